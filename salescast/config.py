@@ -1,0 +1,61 @@
+"""The one settings object. Nothing else in salescast reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NegativeSalesPolicy = Literal["keep", "clip", "reject"]
+
+
+class Settings(BaseSettings):
+    """salescast configuration, read from `SALESCAST_*` variables and an optional `.env`.
+
+    The defaults are the embedded ones: a SQLite file and a local artifact folder under `home`,
+    no Redis. Each backend is chosen by the scheme of its URL.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SALESCAST_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".salescast"), description="Folder for the embedded defaults.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL: sqlite:///path.db (default under home) or postgresql+psycopg://…",
+    )
+    artifact_uri: str = Field(default="", description="file://folder (default under home) or s3://bucket/prefix")
+    redis_url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process cache")
+
+    # Ingestion
+    ingest_chunk_rows: int = Field(default=200_000, gt=0, description="Rows read and validated at a time.")
+    ingest_max_bad_share: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Refuse a whole file when more than this share of rows is bad."
+    )
+    ingest_max_stored_rejects: int = Field(
+        default=10_000, ge=0, description="Rejected rows stored per run; the counts always cover all of them."
+    )
+    negative_sales: NegativeSalesPolicy = Field(
+        default="reject", description="Rows with negative units (returns): keep, clip to 0, or reject."
+    )
+    holiday_country: str = Field(default="US", description="ISO country code for holiday calendars.")
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _upper_country(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'salescast.db'}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        return self.artifact_uri or f"file://{(self.home / 'artifacts').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Sales data: sources, validation and the SQL store."""

@@ -1,0 +1,78 @@
+"""Engine creation and migrations for the sales store; the URL's scheme picks SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from salescast.errors import ConfigurationError, StorageError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def backend_name(url: str) -> str:
+    try:
+        return make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise ConfigurationError(f"database_url {url!r} is not a valid SQLAlchemy URL") from exc
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`: `sqlite:///file.db` (folder created) or `postgresql+psycopg://…`."""
+    backend = backend_name(url)
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"database_url scheme {backend!r} is not supported; use sqlite:/// or postgresql+psycopg://"
+        )
+    if backend == "sqlite":
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while a load writes; foreign keys are off by default in SQLite.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`; safe to run on every start."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise StorageError(f"cannot migrate the database at {_safe_url(engine)}: {exc.orig}") from exc
+
+
+def schema_is_current(engine: Engine) -> bool:
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def _safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,182 @@
+"""Loading one file into the sales store: stream, validate, stage, upsert, all in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from salescast.config import Settings
+from salescast.data import staging
+from salescast.data.presets import SourceSpec
+from salescast.data.schema import IngestionRun, RejectedRow
+from salescast.data.sources import LineProblem, iter_raw_chunks
+from salescast.data.validation import validate_chunk
+from salescast.errors import FileRefusedError, StorageError
+
+ProgressCallback = Callable[[int], None]  # called with the rows read so far, after each chunk
+
+
+@dataclass
+class IngestReport:
+    run_id: int | None
+    source: str
+    status: str  # succeeded | refused | failed
+    preset: str | None = None
+    file_sha256: str | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    facts_inserted: int = 0
+    facts_updated: int = 0
+    facts_unchanged: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    problems: list[LineProblem] = field(default_factory=list)  # the first `ingest_max_stored_rejects`
+
+    @property
+    def bad_share(self) -> float:
+        return self.rows_rejected / self.rows_read if self.rows_read else 0.0
+
+    def reasons_summary(self) -> dict[str, int]:
+        """Problem counts by the reason's first words (e.g. 'unparseable date'), over the kept problems."""
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            key = problem.reason.split(":")[0].split("'")[0].strip()
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_file(
+    engine: Engine,
+    path: Path,
+    spec: SourceSpec,
+    settings: Settings,
+    *,
+    preset: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Load `path` as one transaction and return what happened.
+
+    Raises FileRefusedError when the file cannot be used (unreadable, missing columns, too many bad
+    rows) and StorageError when the database fails; in both cases no sales data was written, and the
+    attempt is recorded as an ingestion run when the database can still be reached.
+    """
+    started = time.perf_counter()
+    source = str(path)
+    if not path.is_file():
+        raise FileRefusedError(f"{path}: no such file")
+    sha = file_sha256(path)
+    report = IngestReport(run_id=None, source=source, status="running", preset=preset, file_sha256=sha)
+    kept = settings.ingest_max_stored_rejects
+    try:
+        with engine.begin() as conn:
+            run_id = conn.execute(
+                insert(IngestionRun)
+                .values(source=source, preset=preset, file_sha256=sha, status="running")
+                .returning(IngestionRun.id)
+            ).scalar_one()
+            report.run_id = run_id
+            staging.create_staging(conn)
+            for raw in iter_raw_chunks(path, spec, settings.ingest_chunk_rows):
+                checked = validate_chunk(raw, spec, settings.negative_sales)
+                staging.stage_rows(conn, checked.rows)
+                report.rows_read += checked.rows_read
+                report.rows_rejected += checked.rejected_rows
+                if len(report.problems) < kept:
+                    report.problems.extend(sorted(checked.problems, key=lambda p: p.line)[: kept - len(report.problems)])
+                if progress:
+                    progress(report.rows_read)
+            if not spec.aggregate:
+                duplicates = staging.pop_duplicates(conn)
+                report.rows_rejected += len(duplicates)
+                report.problems.extend(
+                    LineProblem(d.line, "key", f"duplicate key (product={d.product}, store={d.store}, "
+                                f"date={d.date}) first seen on line {d.first_line}")
+                    for d in duplicates[: max(0, kept - len(report.problems))]
+                )
+            report.rows_accepted = report.rows_read - report.rows_rejected
+            if report.rows_read == 0:
+                raise FileRefusedError(f"{path}: the file has no data rows")
+            if report.bad_share > settings.ingest_max_bad_share:
+                raise FileRefusedError(
+                    f"{path}: refused, {report.rows_rejected:,} of {report.rows_read:,} rows "
+                    f"({report.bad_share:.0%}) are bad, above the limit of {settings.ingest_max_bad_share:.0%}; "
+                    "nothing was loaded"
+                )
+            staging.upsert_dimensions(conn)
+            counts = staging.upsert_facts(conn, run_id)
+            staging.drop_staging(conn)
+            report.facts_inserted, report.facts_updated = counts.inserted, counts.updated
+            report.facts_unchanged = counts.unchanged
+            report.status = "succeeded"
+            report.seconds = time.perf_counter() - started
+            _store_problems(conn, run_id, report.problems)
+            conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))
+    except FileRefusedError as exc:
+        report.status, report.message = "refused", str(exc)
+        _record_outcome(engine, report, started)
+        raise
+    except (DBAPIError, SQLAlchemyError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        report.status, report.message = "failed", f"database error, nothing was loaded: {detail}"
+        _record_outcome(engine, report, started)
+        raise StorageError(f"{path}: {report.message}") from exc
+    return report
+
+
+def _run_values(report: IngestReport) -> dict[str, object]:
+    return {
+        "status": report.status,
+        "message": report.message or None,
+        "finished_at": dt.datetime.now(dt.UTC),
+        "seconds": report.seconds,
+        "rows_read": report.rows_read,
+        "rows_accepted": report.rows_accepted if report.status == "succeeded" else 0,
+        "rows_rejected": report.rows_rejected,
+        "facts_inserted": report.facts_inserted,
+        "facts_updated": report.facts_updated,
+        "facts_unchanged": report.facts_unchanged,
+    }
+
+
+def _store_problems(conn: object, run_id: int, problems: list[LineProblem]) -> None:
+    if not problems:
+        return
+    conn.execute(  # type: ignore[attr-defined]
+        insert(RejectedRow),
+        [{"run_id": run_id, "line": p.line, "column": p.column, "reason": p.reason, "raw": p.raw} for p in problems],
+    )
+
+
+def _record_outcome(engine: Engine, report: IngestReport, started: float) -> None:
+    """Record a refused or failed attempt in its own transaction; the load itself was rolled back."""
+    report.seconds = time.perf_counter() - started
+    report.run_id = None
+    try:
+        with engine.begin() as conn:
+            run_id = conn.execute(
+                insert(IngestionRun)
+                .values(source=report.source, preset=report.preset, file_sha256=report.file_sha256,
+                        status=report.status)
+                .returning(IngestionRun.id)
+            ).scalar_one()
+            conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))
+            _store_problems(conn, run_id, report.problems)
+            report.run_id = run_id
+    except SQLAlchemyError:
+        pass  # the database is down: the caller reports the original error

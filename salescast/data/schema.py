@@ -1,0 +1,122 @@
+"""The SQL schema of the sales store (SQLAlchemy 2 typed ORM); Alembic migrations create it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so that migrations diff the same way on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Category(Base):
+    """A product category; `parent_id` makes a hierarchy (category > sub-category or department)."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+
+    parent: Mapped[Category | None] = relationship(remote_side="Category.id")
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    launch_date: Mapped[dt.date | None] = mapped_column(Date)
+
+    category: Mapped[Category | None] = relationship()
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SalesFact(Base):
+    """Net sales of one product in one store over one period (a day, or the period's first day)."""
+
+    __tablename__ = "sales"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    units: Mapped[float] = mapped_column(Float)
+    revenue: Mapped[float | None] = mapped_column(Float)
+    unit_price: Mapped[float | None] = mapped_column(Float)
+    on_promotion: Mapped[bool] = mapped_column(Boolean, default=False)
+    ingestion_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingestion_runs.id"))
+
+    __table_args__ = (Index("ix_sales_date", "date"),)
+
+
+class IngestionRun(Base):
+    """One attempt to load one file, whatever its outcome."""
+
+    __tablename__ = "ingestion_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    preset: Mapped[str | None] = mapped_column(String(100))
+    file_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | refused | failed
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float | None] = mapped_column(Float)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    facts_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    facts_updated: Mapped[int] = mapped_column(Integer, default=0)
+    facts_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RejectedRow(Base):
+    __tablename__ = "rejected_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingestion_runs.id", ondelete="CASCADE"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)

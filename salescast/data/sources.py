@@ -1,0 +1,200 @@
+"""Readers that stream a source file as chunks of raw rows, each row tagged with its line in the file."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from pandas.errors import ParserError, ParserWarning
+
+from salescast.data.presets import SourceSpec
+from salescast.errors import FileRefusedError
+
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.+)")
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """A problem found on one line (or one cell) of the source file."""
+
+    line: int
+    column: str | None
+    reason: str
+    raw: str | None = None
+
+
+@dataclass
+class RawChunk:
+    """Rows as read, before validation; `lines` holds each row's line number in the source file."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    malformed: list[LineProblem] = field(default_factory=list)
+
+
+def file_format(path: Path, spec: SourceSpec) -> str:
+    if spec.file_format:
+        return spec.file_format
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".csv", ".tsv", ".txt", ".gz", ".zip", ".bz2", ".xz", ".zst"}:
+        return "csv"
+    raise FileRefusedError(f"{path}: cannot tell the format from the extension {suffix!r}; use --format")
+
+
+def iter_raw_chunks(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChunk]:
+    """The file as raw chunks of at most about `chunk_rows` rows: memory stays bounded by the chunk size."""
+    if not path.is_file():
+        raise FileRefusedError(f"{path}: no such file")
+    if spec.layout == "m5_wide":
+        yield from _iter_m5_wide(path, spec, chunk_rows)
+    elif file_format(path, spec) == "parquet":
+        yield from _iter_parquet(path, spec, chunk_rows)
+    else:
+        yield from _iter_csv(path, spec, chunk_rows)
+
+
+def _separator(path: Path, spec: SourceSpec) -> str:
+    if spec.sep is not None:
+        return spec.sep
+    return "\t" if ".tsv" in path.suffixes else ","
+
+
+def _check_columns(path: Path, spec: SourceSpec, columns: list[str]) -> None:
+    missing = {f: c for f, c in spec.mapping.items() if c not in columns}
+    required_missing = {f: c for f, c in missing.items() if f in {"date", "product", "units"}}
+    if required_missing:
+        wanted = ", ".join(f"{c!r} (for {f})" for f, c in required_missing.items())
+        raise FileRefusedError(
+            f"{path}: missing column(s) {wanted}; the file has: {', '.join(map(repr, columns[:30]))}"
+        )
+
+
+def _csv_header(path: Path, spec: SourceSpec, sep: str) -> list[str]:
+    try:
+        header = pd.read_csv(path, sep=sep, encoding=spec.encoding, nrows=0, dtype=str)
+    except pd.errors.EmptyDataError as exc:
+        raise FileRefusedError(f"{path}: the file is empty") from exc
+    except (UnicodeDecodeError, ParserError) as exc:
+        raise FileRefusedError(f"{path}: cannot read the header: {exc}") from exc
+    return [str(c) for c in header.columns]
+
+
+def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChunk]:
+    sep = _separator(path, spec)
+    columns = _csv_header(path, spec, sep)
+    _check_columns(path, spec, columns)
+    used = [c for c in dict.fromkeys(spec.mapping.values()) if c in columns]
+    reader = pd.read_csv(
+        path,
+        sep=sep,
+        encoding=spec.encoding,
+        dtype=str,
+        keep_default_na=False,
+        usecols=used,
+        chunksize=chunk_rows,
+        on_bad_lines="warn",
+        skip_blank_lines=False,
+    )
+    # Rows pandas skips as malformed shift the later rows' line numbers: keep them to recompute lines.
+    skipped: list[int] = []
+    good_rows = 0
+    while True:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ParserWarning)
+            try:
+                frame = next(reader)
+            except StopIteration:
+                break
+            except UnicodeDecodeError as exc:
+                raise FileRefusedError(f"{path}: not valid {spec.encoding} text: {exc.reason}") from exc
+            except ParserError as exc:
+                raise FileRefusedError(f"{path}: cannot parse as CSV: {exc}") from exc
+        malformed = []
+        for warning in caught:
+            for match in _SKIPPED_LINE.finditer(str(warning.message)):
+                line = int(match.group(1))
+                skipped.append(line)
+                malformed.append(LineProblem(line, None, f"malformed row: {match.group(2).strip()}"))
+        skipped.sort()
+        ordinals = np.arange(good_rows, good_rows + len(frame))
+        yield RawChunk(frame.reset_index(drop=True), _physical_lines(ordinals, skipped), malformed)
+        good_rows += len(frame)
+
+
+def _physical_lines(ordinals: np.ndarray, skipped: list[int]) -> np.ndarray:
+    """Line numbers of good rows (0-based `ordinals`) in a file whose header is line 1 and that had
+    the malformed lines `skipped` (sorted) removed from the data."""
+    if not skipped:
+        return ordinals + 2
+    # Bad line j sits before the good row whose ordinal is skipped[j] - j - 2.
+    thresholds = np.asarray(skipped) - np.arange(len(skipped)) - 2
+    return ordinals + 2 + np.searchsorted(thresholds, ordinals, side="right")
+
+
+def _iter_parquet(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        raise FileRefusedError(f"{path}: not a readable Parquet file: {exc}") from exc
+    columns = list(parquet.schema_arrow.names)
+    _check_columns(path, spec, columns)
+    used = [c for c in dict.fromkeys(spec.mapping.values()) if c in columns]
+    start = 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=used):
+        frame = batch.to_pandas()
+        # Parquet has no header line: a row's "line" is its 1-based position.
+        yield RawChunk(frame, np.arange(start, start + len(frame)) + 1)
+        start += len(frame)
+
+
+M5_ID_COLUMNS = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
+
+
+def _iter_m5_wide(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChunk]:
+    """M5 wide rows (one per item and store, d_1..d_N units) melted to long rows.
+
+    The calendar (d -> date, week) must lie beside the file as calendar.csv; weekly sell prices
+    (sell_prices*.csv/tsv) are joined when present.
+    """
+    calendar_path = path.with_name("calendar.csv")
+    if not calendar_path.is_file():
+        raise FileRefusedError(f"{path}: the m5 preset needs calendar.csv beside the sales file")
+    calendar = pd.read_csv(calendar_path, usecols=["date", "wm_yr_wk", "d"], dtype=str)
+    prices = _m5_prices(path)
+    columns = _csv_header(path, spec, ",")
+    missing = [c for c in ("item_id", "store_id") if c not in columns]
+    day_columns = [c for c in columns if c.startswith("d_")]
+    if missing or not day_columns:
+        raise FileRefusedError(f"{path}: not an M5 wide file (needs item_id, store_id and d_1..d_N columns)")
+    id_columns = [c for c in M5_ID_COLUMNS if c in columns]
+    rows_per_chunk = max(1, chunk_rows // len(day_columns))
+    for wide in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=rows_per_chunk):
+        wide_lines = wide.index.to_numpy() + 2
+        wide = wide.assign(_line=wide_lines)
+        long = wide.melt(id_vars=[*id_columns, "_line"], value_vars=day_columns, var_name="d", value_name="units")
+        long = long.merge(calendar, on="d", how="left")
+        long["date"] = long["date"].fillna("")
+        if prices is not None:
+            long = long.merge(prices, on=["store_id", "item_id", "wm_yr_wk"], how="left")
+            long["sell_price"] = long["sell_price"].fillna("")
+        lines = long.pop("_line").to_numpy()
+        yield RawChunk(long.drop(columns=["wm_yr_wk"]), lines)
+
+
+def _m5_prices(path: Path) -> pd.DataFrame | None:
+    for candidate in sorted(path.parent.glob("sell_prices*")):
+        if candidate.suffix.lower() not in {".csv", ".tsv"}:
+            continue
+        frame = pd.read_csv(candidate, sep="\t" if candidate.suffix.lower() == ".tsv" else ",", dtype=str)
+        frame = frame.loc[:, [c for c in frame.columns if c in {"store_id", "item_id", "wm_yr_wk", "sell_price"}]]
+        if len(frame.columns) == 4:
+            return frame
+    return None
