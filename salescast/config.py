@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     # Ingestion
     ingest_chunk_rows: int = Field(default=200_000, gt=0, description="Rows read and validated at a time.")
     ingest_max_bad_share: float = Field(
-        default=0.2, ge=0.0, le=1.0, description="Refuse a whole file when more than this share of rows is bad."
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Refuse a whole file when more than this share of rows is bad.",
     )
     ingest_max_stored_rejects: int = Field(
         default=10_000, ge=0, description="Rejected rows stored per run; the counts always cover all of them."

@@ -76,3 +76,14 @@ def schema_is_current(engine: Engine) -> bool:
 
 def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
+
+
+def open_database(url: str) -> Engine:
+    """An engine on a migrated schema: the embedded default needs no separate set-up step."""
+    engine = make_engine(url)
+    try:
+        if not schema_is_current(engine):
+            migrate(engine)
+    except OperationalError as exc:
+        raise StorageError(f"cannot reach the database at {_safe_url(engine)}: {exc.orig}") from exc
+    return engine

@@ -98,15 +98,21 @@ def ingest_file(
                 report.rows_read += checked.rows_read
                 report.rows_rejected += checked.rejected_rows
                 if len(report.problems) < kept:
-                    report.problems.extend(sorted(checked.problems, key=lambda p: p.line)[: kept - len(report.problems)])
+                    report.problems.extend(
+                        sorted(checked.problems, key=lambda p: p.line)[: kept - len(report.problems)]
+                    )
                 if progress:
                     progress(report.rows_read)
             if not spec.aggregate:
                 duplicates = staging.pop_duplicates(conn)
                 report.rows_rejected += len(duplicates)
                 report.problems.extend(
-                    LineProblem(d.line, "key", f"duplicate key (product={d.product}, store={d.store}, "
-                                f"date={d.date}) first seen on line {d.first_line}")
+                    LineProblem(
+                        d.line,
+                        "key",
+                        f"duplicate key (product={d.product}, store={d.store}, "
+                        f"date={d.date}) first seen on line {d.first_line}",
+                    )
                     for d in duplicates[: max(0, kept - len(report.problems))]
                 )
             report.rows_accepted = report.rows_read - report.rows_rejected
@@ -171,8 +177,12 @@ def _record_outcome(engine: Engine, report: IngestReport, started: float) -> Non
         with engine.begin() as conn:
             run_id = conn.execute(
                 insert(IngestionRun)
-                .values(source=report.source, preset=report.preset, file_sha256=report.file_sha256,
-                        status=report.status)
+                .values(
+                    source=report.source,
+                    preset=report.preset,
+                    file_sha256=report.file_sha256,
+                    status=report.status,
+                )
                 .returning(IngestionRun.id)
             ).scalar_one()
             conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))

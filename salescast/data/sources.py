@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from pandas.errors import ParserError, ParserWarning
+from pandas.errors import ParserError
 
 from salescast.data.presets import SourceSpec
 from salescast.errors import FileRefusedError
-
-_SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.+)")
 
 
 @dataclass(frozen=True)
@@ -92,41 +90,72 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
     columns = _csv_header(path, spec, sep)
     _check_columns(path, spec, columns)
     used = [c for c in dict.fromkeys(spec.mapping.values()) if c in columns]
-    reader = pd.read_csv(
-        path,
-        sep=sep,
-        encoding=spec.encoding,
-        dtype=str,
-        keep_default_na=False,
-        usecols=used,
-        chunksize=chunk_rows,
-        on_bad_lines="warn",
-        skip_blank_lines=False,
-    )
-    # Rows pandas skips as malformed shift the later rows' line numbers: keep them to recompute lines.
+    # Arrow's reader reports every row with a wrong field count (pandas drops extra fields silently at
+    # chunk boundaries), and it streams: memory stays bounded by the block size.
+    malformed: list[LineProblem] = []
+
+    def on_invalid_row(row: pa_csv.InvalidRow) -> str:
+        malformed.append(
+            LineProblem(
+                int(row.number or 0),
+                None,
+                f"malformed row: expected {row.expected_columns} fields, saw {row.actual_columns}",
+                row.text[:500],
+            )
+        )
+        return "skip"
+
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(
+                encoding=_arrow_encoding(spec.encoding),
+                block_size=_block_size(path, chunk_rows),
+                use_threads=False,
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=sep, invalid_row_handler=on_invalid_row, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: pa.string() for c in columns},
+                include_columns=used,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise FileRefusedError(f"{path}: cannot parse as CSV: {exc}") from exc
     skipped: list[int] = []
     good_rows = 0
     while True:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ParserWarning)
-            try:
-                frame = next(reader)
-            except StopIteration:
-                break
-            except UnicodeDecodeError as exc:
-                raise FileRefusedError(f"{path}: not valid {spec.encoding} text: {exc.reason}") from exc
-            except ParserError as exc:
-                raise FileRefusedError(f"{path}: cannot parse as CSV: {exc}") from exc
-        malformed = []
-        for warning in caught:
-            for match in _SKIPPED_LINE.finditer(str(warning.message)):
-                line = int(match.group(1))
-                skipped.append(line)
-                malformed.append(LineProblem(line, None, f"malformed row: {match.group(2).strip()}"))
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise FileRefusedError(f"{path}: cannot parse as CSV after line {good_rows + 1}: {exc}") from exc
+        skipped.extend(p.line for p in malformed)
         skipped.sort()
-        ordinals = np.arange(good_rows, good_rows + len(frame))
-        yield RawChunk(frame.reset_index(drop=True), _physical_lines(ordinals, skipped), malformed)
-        good_rows += len(frame)
+        found, malformed[:] = list(malformed), []
+        for start in range(0, max(batch.num_rows, 1), chunk_rows):
+            piece = batch.slice(start, chunk_rows).to_pandas()
+            ordinals = np.arange(good_rows, good_rows + len(piece))
+            yield RawChunk(piece, _physical_lines(ordinals, skipped), found)
+            good_rows += len(piece)
+            found = []
+
+
+def _arrow_encoding(encoding: str) -> str:
+    # Arrow skips a UTF-8 byte-order mark by itself and names UTF-8 "utf8".
+    return "utf8" if encoding.lower().replace("-", "").replace("_", "") in {"utf8", "utf8sig"} else encoding
+
+
+def _block_size(path: Path, chunk_rows: int) -> int:
+    """Bytes per Arrow block so that a block holds about `chunk_rows` rows, from the first lines' length."""
+    with path.open("rb") as handle:
+        sample = handle.read(1 << 16)
+    line_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
+    return int(min(max(chunk_rows * line_bytes, 1 << 16), 1 << 28))
 
 
 def _physical_lines(ordinals: np.ndarray, skipped: list[int]) -> np.ndarray:

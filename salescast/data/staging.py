@@ -60,10 +60,12 @@ def _copy_rows(conn: Connection, frame: pd.DataFrame) -> None:
     buffer = io.StringIO()
     frame.to_csv(buffer, header=False, index=False, na_rep="\\N")
     raw = conn.connection.driver_connection
+    assert raw is not None, "a live connection inside the load's transaction"
     columns = ", ".join(STAGED_COLUMNS)
-    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-        f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    ) as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
+    ):
         copy.write(buffer.getvalue())
 
 
@@ -178,5 +180,5 @@ def upsert_facts(conn: Connection, run_id: int) -> UpsertCounts:
 
 
 def _float_differs(old: str, new: str) -> str:
-    # Sums of floats may differ in the last bits between runs (parallel aggregation): compare with a tolerance.
+    # Float sums may differ in the last bits between runs (parallel aggregation): compare with a tolerance.
     return f"(({old} IS NULL) <> ({new} IS NULL) OR ABS({old} - {new}) > 1e-9 * (1 + ABS({old})))"

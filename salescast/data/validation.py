@@ -128,9 +128,7 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
     report = [
         LineProblem(int(line), col, str(reason), raw_json)
         for mask, col, reasons in problems.entries
-        for line, reason, raw_json in zip(
-            chunk.lines[mask], reasons[mask], _raw_rows(raw.loc[mask]), strict=True
-        )
+        for line, reason, raw_json in zip(chunk.lines[mask], reasons[mask], _raw_rows(raw.loc[mask]), strict=True)
     ]
     return ValidatedChunk(
         rows=out.loc[~bad, list(STAGED_COLUMNS)].reset_index(drop=True),

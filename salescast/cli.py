@@ -1,0 +1,227 @@
+"""The salescast command line: a thin shell over the same services the API uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from salescast.config import NegativeSalesPolicy, Settings, get_settings
+from salescast.data.database import open_database
+from salescast.data.ingest import IngestReport, ingest_file
+from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
+from salescast.data.summary import recent_runs, rejected_rows, summarize
+from salescast.errors import SalescastError, StorageError
+
+app = typer.Typer(
+    help="Forecast product sales and run the forecasting models in production.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect the sales store.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _engine(settings: Settings) -> Engine:
+    return open_database(settings.resolved_database_url)
+
+
+@app.command()
+def init() -> None:
+    """Create the local folders and bring the database schema up to date."""
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = _engine(settings)
+    console.print(f"[green]ready[/]: database {engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .csv.gz or .parquet")],
+    stores: Annotated[int, typer.Option(min=1, help="Number of stores")] = 5,
+    products: Annotated[int, typer.Option(min=1, help="Number of products")] = 50,
+    days: Annotated[int, typer.Option(min=1, help="Days of history")] = 730,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 0,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")] = "2023-01-01",
+) -> None:
+    """Write realistic synthetic daily sales (seasonality, holidays, promotions, launches, slow movers)."""
+    from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
+
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--start must be YYYY-MM-DD, got {start!r}") from exc
+    config = SyntheticConfig(
+        stores=stores,
+        products=products,
+        days=days,
+        seed=seed,
+        start=first_day,
+        country=get_settings().holiday_country,
+    )
+    with console.status(f"generating {stores * products:,} series x {days:,} days"):
+        frame = generate_sales(config)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_sales(frame, out)
+    console.print(f"[green]wrote[/] {len(frame):,} rows ({stores * products:,} series) to {out}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file")],
+    preset: Annotated[
+        str | None, typer.Option(help=f"Layout preset: {', '.join(sorted(PRESETS))} (default salescast)")
+    ] = None,
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="FIELD=COLUMN, repeatable; overrides the preset")
+    ] = None,
+    date_format: Annotated[str | None, typer.Option(help="strptime format of the date column")] = None,
+    aggregate: Annotated[
+        bool | None,
+        typer.Option("--aggregate/--no-aggregate", help="Sum order lines per product, store and day"),
+    ] = None,
+    negative_sales: Annotated[
+        NegativeSalesPolicy | None, typer.Option(help="Rows with negative units: keep, clip or reject")
+    ] = None,
+    show: Annotated[int, typer.Option(help="Rejected rows to print")] = 20,
+) -> None:
+    """Load a sales file into the store (one transaction; loading the same file again changes nothing)."""
+    settings = get_settings()
+    if negative_sales:
+        settings = settings.model_copy(update={"negative_sales": negative_sales})
+    spec = resolve_spec(preset, parse_mapping_options(map_ or []))
+    updates: dict[str, Any] = {}
+    if date_format:
+        updates["date_format"] = date_format
+    if aggregate is not None:
+        updates["aggregate"] = aggregate
+    spec = spec.model_copy(update=updates)
+    engine = _engine(settings)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+    ) as progress:
+        task = progress.add_task(f"loading {file.name}", total=None)
+        report = ingest_file(
+            engine,
+            file,
+            spec,
+            settings,
+            preset=preset,
+            progress=lambda rows: progress.update(task, description=f"loading {file.name}: {rows:,} rows read"),
+        )
+    _print_ingest_report(report, show)
+
+
+def _print_ingest_report(report: IngestReport, show: int) -> None:
+    table = Table(title=f"ingestion run {report.run_id}: {Path(report.source).name}", show_header=False)
+    for label, value in [
+        ("rows read", report.rows_read),
+        ("rows accepted", report.rows_accepted),
+        ("rows rejected", report.rows_rejected),
+        ("sales rows new", report.facts_inserted),
+        ("sales rows updated", report.facts_updated),
+        ("sales rows unchanged", report.facts_unchanged),
+    ]:
+        table.add_row(label, f"{value:,}")
+    table.add_row("seconds", f"{report.seconds:.2f}")
+    console.print(table)
+    if report.problems and show:
+        _print_problems([(p.line, p.column, p.reason) for p in report.problems[:show]])
+        if report.rows_rejected > show:
+            console.print(f"… {report.rows_rejected - show:,} more; by reason: {report.reasons_summary()}")
+
+
+def _print_problems(rows: list[tuple[int, str | None, str]]) -> None:
+    table = Table(title="rejected rows")
+    table.add_column("line", justify="right")
+    table.add_column("column")
+    table.add_column("reason")
+    for line, column, reason in rows:
+        table.add_row(str(line), column or "", reason)
+    console.print(table)
+
+
+@data_app.command("summary")
+def data_summary(runs: Annotated[int, typer.Option(help="Ingestion runs to list")] = 5) -> None:
+    """Counts, date range, totals per category and the latest ingestion runs."""
+    summary = summarize(_engine(get_settings()), runs=runs)
+    overview = Table(title="sales store", show_header=False)
+    overview.add_row("products", f"{summary.products:,}")
+    overview.add_row("stores", f"{summary.stores:,}")
+    overview.add_row("categories", f"{summary.categories:,}")
+    overview.add_row("series (product x store)", f"{summary.series:,}")
+    overview.add_row("sales rows", f"{summary.facts:,}")
+    overview.add_row("dates", f"{summary.first_date} .. {summary.last_date}")
+    overview.add_row("units", f"{summary.total_units:,.0f}")
+    overview.add_row("revenue", "" if summary.total_revenue is None else f"{summary.total_revenue:,.2f}")
+    console.print(overview)
+    categories = Table(title="per category")
+    for name in ("category", "products", "units", "revenue"):
+        categories.add_column(name, justify="left" if name == "category" else "right")
+    for row in summary.by_category:
+        revenue = "" if row.revenue is None else f"{row.revenue:,.2f}"
+        categories.add_row(row.category, f"{row.products:,}", f"{row.units:,.0f}", revenue)
+    console.print(categories)
+    _print_runs(summary.recent_runs)
+
+
+@data_app.command("runs")
+def data_runs(limit: Annotated[int, typer.Option(help="Runs to list")] = 20) -> None:
+    """The latest ingestion runs."""
+    _print_runs(recent_runs(_engine(get_settings()), limit))
+
+
+@data_app.command("rejects")
+def data_rejects(
+    run_id: Annotated[int, typer.Argument(help="Ingestion run id")],
+    limit: Annotated[int, typer.Option(help="Rows to print")] = 100,
+) -> None:
+    """The rejected rows of one ingestion run, with line, column and reason."""
+    rows = rejected_rows(_engine(get_settings()), run_id, limit)
+    _print_problems([(r.line, r.column, r.reason) for r in rows])
+
+
+def _print_runs(runs: list[Any]) -> None:
+    table = Table(title="latest ingestion runs")
+    for name in ("id", "status", "source", "read", "accepted", "rejected", "new", "updated", "seconds"):
+        table.add_column(name)
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            run.status,
+            Path(run.source).name,
+            f"{run.rows_read:,}",
+            f"{run.rows_accepted:,}",
+            f"{run.rows_rejected:,}",
+            f"{run.facts_inserted:,}",
+            f"{run.facts_updated:,}",
+            f"{run.seconds or 0:.2f}",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and an exit code, never a traceback."""
+    try:
+        app()
+    except SalescastError as exc:
+        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except OperationalError as exc:
+        errors.print(f"[red]error:[/] {StorageError(f'database unavailable: {exc.orig}')}", highlight=False)
+        sys.exit(StorageError.exit_code)
+
+
+if __name__ == "__main__":
+    main()

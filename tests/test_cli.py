@@ -1,0 +1,83 @@
+"""The CLI as a user runs it: a real process, real files, exit codes and no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES
+
+
+def salescast(tmp_path: Path, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SALESCAST_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env.pop("SALESCAST_DATABASE_URL", None)
+    if database_url:
+        env["SALESCAST_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "salescast.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ingest_then_summary_shows_what_was_loaded(tmp_path: Path) -> None:
+    init = salescast(tmp_path, "init")
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "home" / "salescast.db").is_file()
+
+    loaded = salescast(
+        tmp_path, "ingest", str(FIXTURES / "superstore/sample_superstore_300.csv"), "--preset", "superstore"
+    )
+    again = salescast(
+        tmp_path, "ingest", str(FIXTURES / "superstore/sample_superstore_300.csv"), "--preset", "superstore"
+    )
+    summary = salescast(tmp_path, "data", "summary")
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert "rows accepted" in loaded.stdout and "300" in loaded.stdout
+    assert again.returncode == 0
+    assert "sales rows new       │ 0" in again.stdout
+    assert summary.returncode == 0, summary.stderr
+    assert "Furniture" in summary.stdout and "succeeded" in summary.stdout
+
+
+def test_bad_rows_are_listed_and_runs_can_be_inspected(tmp_path: Path) -> None:
+    rows = "".join(f"2024-01-{d:02d},A,{d}\n" for d in range(1, 21))
+    path = tmp_path / "sales.csv"
+    path.write_text("date,product,units\n" + rows + "2024-01-99,A,1\n")
+
+    result = salescast(tmp_path, "ingest", str(path))
+    rejects = salescast(tmp_path, "data", "rejects", "1")
+
+    assert result.returncode == 0, result.stderr
+    assert "unparseable date '2024-01-99'" in result.stdout
+    assert "22" in rejects.stdout and "unparseable date" in rejects.stdout
+
+
+def test_user_errors_give_one_line_and_an_exit_code_never_a_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("date,product,units\n" + "x,A,1\n" * 10)
+    cases = [
+        (("ingest", str(tmp_path / "missing.csv")), 3, "no such file"),
+        (("ingest", str(garbage)), 3, "refused, 10 of 10 rows (100%) are bad"),
+        (("ingest", str(garbage), "--preset", "nope"), 2, "unknown preset 'nope'"),
+        (("ingest", str(garbage), "--map", "colour=x"), 2, "unknown field(s) ['colour']"),
+    ]
+    for args, code, message in cases:
+        result = salescast(tmp_path, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert message in " ".join(result.stderr.split()), (args, result.stderr)
+        assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_unreachable_database_is_reported_plainly(tmp_path: Path) -> None:
+    result = salescast(tmp_path, "data", "summary", database_url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+    assert result.returncode == 4
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
