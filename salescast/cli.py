@@ -5,21 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
 from salescast.config import NegativeSalesPolicy, Settings, get_settings
-from salescast.data.database import open_database
-from salescast.data.ingest import IngestReport, ingest_file
 from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
-from salescast.data.summary import recent_runs, rejected_rows, summarize
 from salescast.errors import SalescastError, StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from salescast.data.ingest import IngestReport
+
+# Commands import pandas, SQLAlchemy and friends only when they run: `salescast --help` stays fast.
 
 app = typer.Typer(
     help="Forecast product sales and run the forecasting models in production.",
@@ -34,6 +36,8 @@ errors = Console(stderr=True)
 
 
 def _engine(settings: Settings) -> Engine:
+    from salescast.data.database import open_database
+
     return open_database(settings.resolved_database_url)
 
 
@@ -97,6 +101,8 @@ def ingest(
     show: Annotated[int, typer.Option(help="Rejected rows to print")] = 20,
 ) -> None:
     """Load a sales file into the store (one transaction; loading the same file again changes nothing)."""
+    from salescast.data.ingest import ingest_file
+
     settings = get_settings()
     if negative_sales:
         settings = settings.model_copy(update={"negative_sales": negative_sales})
@@ -155,6 +161,8 @@ def _print_problems(rows: list[tuple[int, str | None, str]]) -> None:
 @data_app.command("summary")
 def data_summary(runs: Annotated[int, typer.Option(help="Ingestion runs to list")] = 5) -> None:
     """Counts, date range, totals per category and the latest ingestion runs."""
+    from salescast.data.summary import summarize
+
     summary = summarize(_engine(get_settings()), runs=runs)
     overview = Table(title="sales store", show_header=False)
     overview.add_row("products", f"{summary.products:,}")
@@ -179,6 +187,8 @@ def data_summary(runs: Annotated[int, typer.Option(help="Ingestion runs to list"
 @data_app.command("runs")
 def data_runs(limit: Annotated[int, typer.Option(help="Runs to list")] = 20) -> None:
     """The latest ingestion runs."""
+    from salescast.data.summary import recent_runs
+
     _print_runs(recent_runs(_engine(get_settings()), limit))
 
 
@@ -188,6 +198,8 @@ def data_rejects(
     limit: Annotated[int, typer.Option(help="Rows to print")] = 100,
 ) -> None:
     """The rejected rows of one ingestion run, with line, column and reason."""
+    from salescast.data.summary import rejected_rows
+
     rows = rejected_rows(_engine(get_settings()), run_id, limit)
     _print_problems([(r.line, r.column, r.reason) for r in rows])
 
@@ -218,7 +230,11 @@ def main() -> None:
     except SalescastError as exc:
         errors.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except OperationalError as exc:
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):
+            raise
         errors.print(f"[red]error:[/] {StorageError(f'database unavailable: {exc.orig}')}", highlight=False)
         sys.exit(StorageError.exit_code)
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job end to end on the embedded defaults (SQLite, a local artifact folder, no server):
+# install, migrate, generate demo sales, ingest them, print what the store holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+salescast init
+salescast generate --stores 5 --products 40 --days 730 --seed 7 --out .salescast/demo/sales.csv
+salescast ingest .salescast/demo/sales.csv
+salescast data summary

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts PostgreSQL and Redis if they are down, then
+# runs the linters, the type checker and the whole test suite against the real services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+bash scripts/services.sh
+
+echo "== ruff" && .venv/bin/ruff check salescast tests bench && .venv/bin/ruff format --check salescast tests bench
+echo "== mypy" && .venv/bin/mypy salescast tests bench
+echo "== pytest" && .venv/bin/pytest "$@"
