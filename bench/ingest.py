@@ -134,8 +134,12 @@ def main() -> None:
                 if label.startswith("PostgreSQL") and "ceiling" not in label:
                     ratio = f"{ceiling['seconds'] / result['seconds']:.0%} of COPY speed"
                 table.add_row(
-                    f"{int(result['rows']):,}", label, f"{result['seconds']:.1f}", f"{rate:,.0f}",
-                    f"{result['peak_mib']:,.0f}", ratio,
+                    f"{int(result['rows']):,}",
+                    label,
+                    f"{result['seconds']:.1f}",
+                    f"{rate:,.0f}",
+                    f"{result['peak_mib']:,.0f}",
+                    ratio,
                 )
             (folder / f"bench_{rows}.db").unlink(missing_ok=True)
             path.unlink()

@@ -206,19 +206,18 @@ def data_rejects(
 
 def _print_runs(runs: list[Any]) -> None:
     table = Table(title="latest ingestion runs")
-    for name in ("id", "status", "source", "read", "accepted", "rejected", "new", "updated", "seconds"):
-        table.add_column(name)
+    for name in ("id", "status", "file", "read", "rejected", "new", "updated", "s"):
+        table.add_column(name, justify="left" if name in {"status", "file"} else "right")
     for run in runs:
         table.add_row(
             str(run.id),
             run.status,
             Path(run.source).name,
             f"{run.rows_read:,}",
-            f"{run.rows_accepted:,}",
             f"{run.rows_rejected:,}",
             f"{run.facts_inserted:,}",
             f"{run.facts_updated:,}",
-            f"{run.seconds or 0:.2f}",
+            f"{run.seconds or 0:.1f}",
         )
     console.print(table)
 

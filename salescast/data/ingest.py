@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from salescast.config import Settings
@@ -20,6 +24,8 @@ from salescast.data.sources import LineProblem, iter_raw_chunks
 from salescast.data.validation import validate_chunk
 from salescast.errors import FileRefusedError, StorageError
 
+T = TypeVar("T")
+CARDINALITY_VIOLATION = "21000"  # PostgreSQL: ON CONFLICT DO UPDATE would affect a row twice
 ProgressCallback = Callable[[int], None]  # called with the rows read so far, after each chunk
 
 
@@ -51,6 +57,40 @@ class IngestReport:
             key = problem.reason.split(":")[0].split("'")[0].strip()
             counts[key] = counts.get(key, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Yield `items`, producing up to `depth` ahead in a thread: reading and validating the next chunk
+    overlaps with the database writing this one (Arrow, pandas and the drivers release the GIL)."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put(("item", item))
+            slots.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slots.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="salescast-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.05)
+        worker.join()
 
 
 def file_sha256(path: Path) -> str:
@@ -92,9 +132,14 @@ def ingest_file(
             ).scalar_one()
             report.run_id = run_id
             staging.create_staging(conn)
-            for raw in iter_raw_chunks(path, spec, settings.ingest_chunk_rows):
-                checked = validate_chunk(raw, spec, settings.negative_sales)
+            dims = staging.Dimensions()
+            checked_chunks = (
+                validate_chunk(raw, spec, settings.negative_sales)
+                for raw in iter_raw_chunks(path, spec, settings.ingest_chunk_rows)
+            )
+            for checked in prefetch(checked_chunks, depth=2):
                 staging.stage_rows(conn, checked.rows)
+                dims.add(checked.rows)
                 report.rows_read += checked.rows_read
                 report.rows_rejected += checked.rejected_rows
                 if len(report.problems) < kept:
@@ -103,29 +148,25 @@ def ingest_file(
                     )
                 if progress:
                     progress(report.rows_read)
-            if not spec.aggregate:
-                duplicates = staging.pop_duplicates(conn)
-                report.rows_rejected += len(duplicates)
-                report.problems.extend(
-                    LineProblem(
-                        d.line,
-                        "key",
-                        f"duplicate key (product={d.product}, store={d.store}, "
-                        f"date={d.date}) first seen on line {d.first_line}",
-                    )
-                    for d in duplicates[: max(0, kept - len(report.problems))]
-                )
-            report.rows_accepted = report.rows_read - report.rows_rejected
             if report.rows_read == 0:
                 raise FileRefusedError(f"{path}: the file has no data rows")
-            if report.bad_share > settings.ingest_max_bad_share:
-                raise FileRefusedError(
-                    f"{path}: refused, {report.rows_rejected:,} of {report.rows_read:,} rows "
-                    f"({report.bad_share:.0%}) are bad, above the limit of {settings.ingest_max_bad_share:.0%}; "
-                    "nothing was loaded"
-                )
-            staging.upsert_dimensions(conn)
-            counts = staging.upsert_facts(conn, run_id)
+            # Duplicate keys only matter when rows are not summed. PostgreSQL reports them from the
+            # upsert itself (a row affected twice), so the common clean file needs no extra pass.
+            check_first = not spec.aggregate and conn.dialect.name != "postgresql"
+            if check_first:
+                _reject_duplicates(conn, report, kept)
+            _check_bad_share(path, report, settings.ingest_max_bad_share)
+            staging.upsert_dimensions(conn, dims)
+            try:
+                with conn.begin_nested():
+                    counts = staging.upsert_facts(conn, run_id, spec.aggregate)
+            except DBAPIError as exc:
+                if check_first or spec.aggregate or getattr(exc.orig, "sqlstate", None) != CARDINALITY_VIOLATION:
+                    raise
+                _reject_duplicates(conn, report, kept)
+                _check_bad_share(path, report, settings.ingest_max_bad_share)
+                counts = staging.upsert_facts(conn, run_id, spec.aggregate)
+            report.rows_accepted = report.rows_read - report.rows_rejected
             staging.drop_staging(conn)
             report.facts_inserted, report.facts_updated = counts.inserted, counts.updated
             report.facts_unchanged = counts.unchanged
@@ -143,6 +184,27 @@ def ingest_file(
         _record_outcome(engine, report, started)
         raise StorageError(f"{path}: {report.message}") from exc
     return report
+
+
+def _reject_duplicates(conn: Connection, report: IngestReport, kept: int) -> None:
+    duplicates = staging.pop_duplicates(conn)
+    report.rows_rejected += len(duplicates)
+    report.problems.extend(
+        LineProblem(
+            d.line,
+            "key",
+            f"duplicate key (product={d.product}, store={d.store}, date={d.date}) first seen on line {d.first_line}",
+        )
+        for d in duplicates[: max(0, kept - len(report.problems))]
+    )
+
+
+def _check_bad_share(path: Path, report: IngestReport, limit: float) -> None:
+    if report.bad_share > limit:
+        raise FileRefusedError(
+            f"{path}: refused, {report.rows_rejected:,} of {report.rows_read:,} rows "
+            f"({report.bad_share:.0%}) are bad, above the limit of {limit:.0%}; nothing was loaded"
+        )
 
 
 def _run_values(report: IngestReport) -> dict[str, object]:

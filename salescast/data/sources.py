@@ -138,11 +138,15 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
         skipped.sort()
         found, malformed[:] = list(malformed), []
         for start in range(0, max(batch.num_rows, 1), chunk_rows):
-            piece = batch.slice(start, chunk_rows).to_pandas()
+            piece = batch.slice(start, chunk_rows).to_pandas(types_mapper=_ARROW_STRINGS.get)
             ordinals = np.arange(good_rows, good_rows + len(piece))
             yield RawChunk(piece, _physical_lines(ordinals, skipped), found)
             good_rows += len(piece)
             found = []
+
+
+# Arrow-backed pandas strings: validation's string operations then run in Arrow's compute kernels.
+_ARROW_STRINGS = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
 
 
 def _arrow_encoding(encoding: str) -> str:

@@ -7,9 +7,12 @@ products and sales facts are then upserted by a few statements, all inside the c
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, text
 
 from salescast.data.fields import STAGED_COLUMNS
@@ -35,6 +38,10 @@ def create_staging(conn: Connection) -> None:
     dialect = conn.dialect.name
     if dialect == "sqlite":
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGING}")
+    else:
+        # Room for the hash aggregates of a large load, for this transaction only; JIT does not pay off here.
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
     conn.exec_driver_sql(_STAGING_DDL[dialect])
 
 
@@ -43,30 +50,39 @@ def drop_staging(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGING}")
 
 
+def _arrow_rows(rows: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(rows.loc[:, list(STAGED_COLUMNS)], preserve_index=False)
+    return table.set_column(
+        STAGED_COLUMNS.index("date"), "date", pc.cast(table.column("date"), pa.timestamp("s")).cast(pa.date32())
+    )
+
+
 def stage_rows(conn: Connection, rows: pd.DataFrame) -> None:
     if rows.empty:
         return
-    frame = rows.loc[:, list(STAGED_COLUMNS)]
+    table = _arrow_rows(rows)
     if conn.dialect.name == "postgresql":
-        _copy_rows(conn, frame)
-    else:
-        frame = frame.assign(date=frame["date"].astype(str), on_promotion=frame["on_promotion"].astype(int))
-        records = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-        placeholders = ", ".join("?" * len(STAGED_COLUMNS))
-        conn.exec_driver_sql(f"INSERT INTO {STAGING} VALUES ({placeholders})", list(records))
+        _copy_rows(conn, table)
+        return
+    # SQLite stores dates as ISO text (as SQLAlchemy's Date type does) and booleans as 0/1.
+    columns = [
+        pc.cast(table.column(name), pa.string()) if name == "date" else table.column(name) for name in STAGED_COLUMNS
+    ]
+    placeholders = ", ".join("?" * len(STAGED_COLUMNS))
+    conn.exec_driver_sql(
+        f"INSERT INTO {STAGING} VALUES ({placeholders})", list(zip(*(c.to_pylist() for c in columns), strict=True))
+    )
 
 
-def _copy_rows(conn: Connection, frame: pd.DataFrame) -> None:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, header=False, index=False, na_rep="\\N")
+def _copy_rows(conn: Connection, table: pa.Table) -> None:
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
     raw = conn.connection.driver_connection
     assert raw is not None, "a live connection inside the load's transaction"
     columns = ", ".join(STAGED_COLUMNS)
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
-    ):
-        copy.write(buffer.getvalue())
+    # In CSV COPY an unquoted empty field is NULL and a quoted one an empty string, as Arrow writes them.
+    with raw.cursor() as cursor, cursor.copy(f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getbuffer())
 
 
 @dataclass
@@ -108,65 +124,126 @@ class UpsertCounts:
     unchanged: int
 
 
-def upsert_dimensions(conn: Connection) -> None:
-    """Categories (with their sub-categories), stores and products named in staging."""
-    conn.execute(
-        text(f"""
-        INSERT INTO categories (name)
-        SELECT DISTINCT category FROM {STAGING} WHERE category IS NOT NULL
-        ON CONFLICT (name) DO NOTHING""")
-    )
-    conn.execute(
-        text(f"""
-        INSERT INTO categories (name, parent_id)
-        SELECT s.subcategory, MAX(c.id) FROM {STAGING} s LEFT JOIN categories c ON c.name = s.category
-        WHERE s.subcategory IS NOT NULL GROUP BY s.subcategory
-        ON CONFLICT (name) DO NOTHING""")
-    )
-    conn.execute(
-        text(f"""
-        INSERT INTO stores (code, name)
-        SELECT store, MAX(store_name) FROM {STAGING} WHERE true GROUP BY store
-        ON CONFLICT (code) DO UPDATE SET name = COALESCE(excluded.name, stores.name)""")
-    )
-    conn.execute(
-        text(f"""
-        INSERT INTO products (sku, name, category_id, launch_date)
-        SELECT s.product, MAX(s.product_name), MAX(COALESCE(sub.id, cat.id)), MIN(s.date)
-        FROM {STAGING} s
-        LEFT JOIN categories cat ON cat.name = s.category
-        LEFT JOIN categories sub ON sub.name = s.subcategory
-        WHERE true GROUP BY s.product
-        ON CONFLICT (sku) DO UPDATE SET
-            name = COALESCE(excluded.name, products.name),
-            category_id = COALESCE(excluded.category_id, products.category_id),
-            launch_date = CASE WHEN products.launch_date IS NULL OR excluded.launch_date < products.launch_date
-                               THEN excluded.launch_date ELSE products.launch_date END""")
-    )
+@dataclass
+class Dimensions:
+    """Categories, stores and products named by a load, gathered chunk by chunk (they are few next to
+    the sales rows), so that upserting them needs no pass over the staging table."""
+
+    categories: set[str] = field(default_factory=set)
+    subcategories: dict[str, str | None] = field(default_factory=dict)  # name -> parent
+    stores: dict[str, str | None] = field(default_factory=dict)  # code -> name
+    _product_parts: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        self.categories.update(rows["category"].dropna().unique())
+        subcategories = rows.dropna(subset=["subcategory"]).drop_duplicates("subcategory")
+        for name, parent in zip(subcategories["subcategory"], subcategories["category"], strict=True):
+            self.subcategories.setdefault(name, None if pd.isna(parent) else parent)
+        names = rows[["store", "store_name"]].astype(object).groupby("store", sort=False)["store_name"].last()
+        for code, name in names.items():
+            if self.stores.get(str(code)) is None:
+                self.stores[str(code)] = None if pd.isna(name) else name
+        self._product_parts.append(_product_rows(rows.set_index("product")))
+        if len(self._product_parts) > 32:  # keep memory bounded by the number of products, not of chunks
+            self._product_parts = [self.products]
+
+    @property
+    def products(self) -> pd.DataFrame:
+        """One row per product: name, category, subcategory and first sale date."""
+        if not self._product_parts:
+            return pd.DataFrame(columns=["product_name", "category", "subcategory", "date"])
+        return _product_rows(pd.concat(self._product_parts))
 
 
-def upsert_facts(conn: Connection, run_id: int) -> UpsertCounts:
-    """Sum staged rows per (product, store, date) and upsert them; rows whose values did not change
-    are left alone, so that loading the same file again writes nothing."""
+def _product_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    # The last non-null name and category seen in the file win; object dtype keeps groupby in Cython.
+    grouped = rows[["product_name", "category", "subcategory"]].astype(object).groupby(level=0, sort=False)
+    out = grouped.last()
+    out["date"] = rows["date"].groupby(level=0, sort=False).min()
+    return out
+
+
+def upsert_dimensions(conn: Connection, dims: Dimensions) -> None:
+    """Categories (with their sub-categories), stores and products named by the load."""
+    if dims.categories:
+        conn.execute(
+            text("INSERT INTO categories (name) VALUES (:name) ON CONFLICT (name) DO NOTHING"),
+            [{"name": name} for name in sorted(dims.categories)],
+        )
+    if dims.subcategories:
+        conn.execute(
+            text("""
+            INSERT INTO categories (name, parent_id)
+            SELECT :name, (SELECT id FROM categories WHERE name = :parent) WHERE true
+            ON CONFLICT (name) DO NOTHING"""),
+            [{"name": name, "parent": parent} for name, parent in sorted(dims.subcategories.items())],
+        )
+    if dims.stores:
+        conn.execute(
+            text("""
+            INSERT INTO stores (code, name) VALUES (:code, :name)
+            ON CONFLICT (code) DO UPDATE SET name = COALESCE(excluded.name, stores.name)"""),
+            [{"code": code, "name": name} for code, name in sorted(dims.stores.items())],
+        )
+    products = dims.products
+    if not products.empty:
+        conn.execute(
+            text("""
+            INSERT INTO products (sku, name, category_id, launch_date)
+            SELECT :sku, :name, (SELECT id FROM categories WHERE name = COALESCE(:subcategory, :category)), :launch
+            WHERE true
+            ON CONFLICT (sku) DO UPDATE SET
+                name = COALESCE(excluded.name, products.name),
+                category_id = COALESCE(excluded.category_id, products.category_id),
+                launch_date = CASE WHEN products.launch_date IS NULL OR excluded.launch_date < products.launch_date
+                                   THEN excluded.launch_date ELSE products.launch_date END"""),
+            [
+                {
+                    "sku": sku,
+                    "name": _none(row.product_name),
+                    "category": _none(row.category),
+                    "subcategory": _none(row.subcategory),
+                    "launch": pd.Timestamp(row.date).date(),
+                }
+                for sku, row in products.iterrows()
+            ],
+        )
+
+
+def _none(value: object) -> object:
+    return None if pd.isna(value) else value
+
+
+def upsert_facts(conn: Connection, run_id: int, aggregate: bool) -> UpsertCounts:
+    """Upsert the staged rows (summed per product, store and date when `aggregate`); rows whose values
+    did not change are left alone, so that loading the same file again writes nothing."""
     distinct = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
     changed = " OR ".join(_float_differs(f"sales.{c}", f"excluded.{c}") for c in ("units", "revenue", "unit_price"))
-    groups = conn.execute(
-        text(f"SELECT COUNT(*) FROM (SELECT 1 FROM {STAGING} GROUP BY product, store, date) g")
-    ).scalar_one()
+    if aggregate:
+        values = """SUM(s.units), SUM(s.revenue),
+               CASE WHEN SUM(s.units) > 0 AND SUM(s.revenue) IS NOT NULL THEN SUM(s.revenue) / SUM(s.units)
+                    ELSE AVG(s.unit_price) END,
+               MAX(CASE WHEN s.on_promotion THEN 1 ELSE 0 END) = 1"""
+        grouping = "GROUP BY p.id, st.id, s.date"
+        groups = f"SELECT COUNT(*) FROM (SELECT 1 FROM {STAGING} GROUP BY product, store, date) g"
+    else:  # keys are unique once duplicates are popped: no aggregation pass needed
+        values = """s.units, s.revenue,
+               COALESCE(s.unit_price, CASE WHEN s.units > 0 THEN s.revenue / s.units END), s.on_promotion"""
+        grouping = ""
+        groups = f"SELECT COUNT(*) FROM {STAGING}"
+    expected = conn.execute(text(groups)).scalar_one()
     before = conn.execute(text("SELECT COUNT(*) FROM sales")).scalar_one()
     result = conn.execute(
         text(f"""
         INSERT INTO sales (product_id, store_id, date, units, revenue, unit_price, on_promotion, ingestion_run_id)
-        SELECT p.id, st.id, s.date, SUM(s.units), SUM(s.revenue),
-               CASE WHEN SUM(s.units) > 0 AND SUM(s.revenue) IS NOT NULL THEN SUM(s.revenue) / SUM(s.units)
-                    ELSE AVG(s.unit_price) END,
-               MAX(CASE WHEN s.on_promotion THEN 1 ELSE 0 END) = 1,
-               :run_id
+        SELECT p.id, st.id, s.date, {values}, :run_id
         FROM {STAGING} s
         JOIN products p ON p.sku = s.product
         JOIN stores st ON st.code = s.store
         WHERE true
-        GROUP BY p.id, st.id, s.date
+        {grouping}
         ON CONFLICT (product_id, store_id, date) DO UPDATE SET
             units = excluded.units, revenue = excluded.revenue, unit_price = excluded.unit_price,
             on_promotion = excluded.on_promotion, ingestion_run_id = excluded.ingestion_run_id
@@ -176,7 +253,7 @@ def upsert_facts(conn: Connection, run_id: int) -> UpsertCounts:
     after = conn.execute(text("SELECT COUNT(*) FROM sales")).scalar_one()
     inserted = after - before
     written = max(result.rowcount, inserted)
-    return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=groups - written)
+    return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=expected - written)
 
 
 def _float_differs(old: str, new: str) -> str:

@@ -392,8 +392,8 @@ def test_a_database_failure_midway_leaves_the_store_unchanged(
     before = sales_table(engine)
     real_upsert = staging.upsert_facts
 
-    def upsert_then_fail(conn: Connection, run_id: int) -> None:
-        real_upsert(conn, run_id)  # the new facts and products are written inside the transaction ...
+    def upsert_then_fail(conn: Connection, run_id: int, aggregate: bool) -> None:
+        real_upsert(conn, run_id, aggregate)  # the new facts and products are written inside the transaction ...
         conn.execute(text("SELECT * FROM no_such_table"))  # ... then the database fails
 
     monkeypatch.setattr(staging, "upsert_facts", upsert_then_fail)
