@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -212,7 +213,7 @@ def upsert_dimensions(conn: Connection, dims: Dimensions) -> None:
         )
 
 
-def _none(value: object) -> object:
+def _none(value: Any) -> Any:
     return None if pd.isna(value) else value
 
 

@@ -61,11 +61,12 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return numbers, np.isnan(numbers)
     text = _text(values)
     blank = (text == "").to_numpy(dtype=bool)
-    arrow = pa.array(text.where(~blank, None), type=pa.string())
+    present = text.where(pd.Series(~blank, index=text.index))
+    arrow = pa.array(present, type=pa.string())
     try:  # Arrow's cast is fast on clean data; a bad cell makes it raise, then pandas coerces cell by cell
         numbers = pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        numbers = pd.to_numeric(present, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     return numbers.astype("float64", copy=False), blank
 
 
@@ -88,7 +89,7 @@ def _parse_flags(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     words = is_true | is_false
     if words.all():
         return is_true, ~words
-    numbers, _ = _numbers(text.where(~words, None))
+    numbers, _ = _numbers(text.where(pd.Series(~words, index=text.index)))
     numeric = ~np.isnan(numbers)
     return is_true | (numeric & (np.nan_to_num(numbers) != 0)), ~(words | numeric)
 
@@ -137,11 +138,7 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
             out[field] = np.nan
             continue
         numbers, blank = _numbers(values)
-        problems.add(
-            np.isnan(numbers) & ~blank,
-            mapping[field],
-            lambda m, v=values, f=field: f"{f} is not a number: " + _quoted(v, m),
-        )
+        problems.add(np.isnan(numbers) & ~blank, mapping[field], _not_a_number(field, values))
         out[field] = numbers
     if "revenue" in mapping or "unit_price" in mapping:
         # Revenue follows from the price when only the price is given.
@@ -177,6 +174,10 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
         rejected_rows=int(bad.sum()) + len(chunk.malformed),
         rows_read=n + len(chunk.malformed),
     )
+
+
+def _not_a_number(field: str, values: pd.Series) -> Reasons:
+    return lambda mask: f"{field} is not a number: " + _quoted(values, mask)
 
 
 def _raw_rows(frame: pd.DataFrame) -> list[str]:
