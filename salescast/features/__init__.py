@@ -1,0 +1,1 @@
+"""From the sales store to model-ready series: the series frame, calendar and holiday features."""

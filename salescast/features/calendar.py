@@ -1,0 +1,70 @@
+"""Calendar and holiday features of a date, for the given country's public holidays.
+
+Every feature depends on the date alone, so it is known for future dates too and cannot leak the target.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from salescast.errors import ConfigurationError
+
+MAX_DAYS_TO_HOLIDAY = 60  # beyond that, "far" is all a model needs to know
+
+
+@lru_cache(maxsize=16)
+def _holiday_days(country: str, first_year: int, last_year: int) -> np.ndarray:
+    try:
+        calendar = holidays.country_holidays(country, years=range(first_year, last_year + 1))
+    except NotImplementedError as exc:
+        raise ConfigurationError(f"no holiday calendar for country {country!r}") from exc
+    return np.array(sorted(np.datetime64(day, "D") for day in calendar), dtype="datetime64[D]")
+
+
+def _days(dates: pd.DatetimeIndex) -> np.ndarray:
+    days: np.ndarray = np.asarray(dates.values, dtype="datetime64[D]")
+    return days
+
+
+class HolidayFlag:
+    """1 on a public holiday, else 0 (a named callable, as mlforecast's date features want)."""
+
+    def __init__(self, country: str) -> None:
+        self.country = country.upper()
+        self.__name__ = "is_holiday"
+
+    def __call__(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        days = _days(dates)
+        if len(days) == 0:
+            return np.zeros(0, dtype="int8")
+        table = _holiday_days(self.country, int(dates.year.min()), int(dates.year.max()))
+        return np.isin(days, table).astype("int8")
+
+
+class DaysToNextHoliday:
+    """Days until the next public holiday (0 on one), capped at MAX_DAYS_TO_HOLIDAY."""
+
+    def __init__(self, country: str) -> None:
+        self.country = country.upper()
+        self.__name__ = "days_to_holiday"
+
+    def __call__(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        days = _days(dates)
+        if len(days) == 0:
+            return np.zeros(0, dtype="int16")
+        table = _holiday_days(self.country, int(dates.year.min()), int(dates.year.max()) + 1)
+        position = np.searchsorted(table, days, side="left")
+        upcoming = np.where(position < len(table), table[np.minimum(position, len(table) - 1)], days)
+        ahead = (upcoming - days).astype("int64")
+        ahead[position >= len(table)] = MAX_DAYS_TO_HOLIDAY
+        capped: np.ndarray = np.minimum(ahead, MAX_DAYS_TO_HOLIDAY).astype("int16")
+        return capped
+
+
+def calendar_features(country: str) -> list[object]:
+    """mlforecast date features: day of week, week of year, month, quarter, holiday flag and distance."""
+    return ["dayofweek", "week", "month", "quarter", "dayofyear", HolidayFlag(country), DaysToNextHoliday(country)]

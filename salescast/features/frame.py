@@ -1,0 +1,158 @@
+"""The series frame every model, backtest and feature step takes: long format plus a static table.
+
+A series is one product in one store, `unique_id = "store/product"`. Frequency travels with the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from salescast.errors import DataValidationError
+
+ID, DS, Y = "unique_id", "ds", "y"
+EXOG_COLUMNS = ("price", "on_promotion")
+STATIC_COLUMNS = ("product", "store", "category", "subcategory")
+
+
+@dataclass
+class SeriesFrame:
+    """`data`: unique_id, ds, y plus exogenous columns, sorted, one row per series and period, no gaps.
+    `static`: one row per series with product, store, category, subcategory."""
+
+    data: pd.DataFrame
+    freq: str
+    static: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[ID, *STATIC_COLUMNS]))
+
+    @property
+    def exog(self) -> list[str]:
+        return [c for c in self.data.columns if c not in (ID, DS, Y)]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.data[ID].unique()
+
+    def lengths(self) -> pd.Series:
+        return self.data.groupby(ID, sort=False).size()
+
+    def subset(self, ids: np.ndarray | list[str]) -> SeriesFrame:
+        keep = set(ids)
+        return SeriesFrame(
+            self.data[self.data[ID].isin(keep)].reset_index(drop=True),
+            self.freq,
+            self.static[self.static[ID].isin(keep)].reset_index(drop=True),
+        )
+
+    def until(self, cutoff: pd.Timestamp) -> SeriesFrame:
+        """The history up to and including `cutoff`: what a backtest window may see."""
+        return SeriesFrame(self.data[self.data[DS] <= cutoff].reset_index(drop=True), self.freq, self.static)
+
+
+def infer_freq(dates: pd.Series) -> str:
+    """`D`, `W-<DAY>` or `MS`/`M`, from the spacing of the distinct dates."""
+    distinct = pd.DatetimeIndex(dates.drop_duplicates().sort_values())
+    if len(distinct) < 3:
+        raise DataValidationError("cannot infer the frequency from fewer than 3 distinct dates; state it (--freq)")
+    step = pd.Series(distinct[1:] - distinct[:-1]).mode().iloc[0]
+    if step == pd.Timedelta(days=1):
+        return "D"
+    if step == pd.Timedelta(days=7):
+        return f"W-{distinct[0].day_name()[:3].upper()}"
+    if pd.Timedelta(days=28) <= step <= pd.Timedelta(days=31):
+        if (distinct.day == 1).all():
+            return "MS"
+        if distinct.is_month_end.all():
+            return "ME"
+    raise DataValidationError(f"cannot infer a daily, weekly or monthly frequency (typical step {step}); state it")
+
+
+def prepare(
+    data: pd.DataFrame, freq: str | None = None, static: pd.DataFrame | None = None, fill: str = "zero"
+) -> SeriesFrame:
+    """Check and regularise a long frame.
+
+    Duplicated (unique_id, ds) and missing or non-finite targets raise; missing periods between a
+    series' first and last date are inserted (`fill="zero"`: no sales recorded means none were made,
+    exogenous columns carry forward) or refused (`fill="error"`).
+    """
+    missing = {ID, DS, Y} - set(data.columns)
+    if missing:
+        raise DataValidationError(f"the series frame needs columns {sorted(missing)}")
+    frame = data.copy()
+    frame[ID] = frame[ID].astype(str)
+    frame[DS] = pd.to_datetime(frame[DS])
+    frame[Y] = pd.to_numeric(frame[Y], errors="coerce").astype("float64")
+    bad_y = ~np.isfinite(frame[Y].to_numpy())
+    if bad_y.any():
+        first = frame.loc[bad_y].iloc[0]
+        raise DataValidationError(
+            f"{int(bad_y.sum())} missing or non-finite target values (first: series {first[ID]}, {first[DS]:%Y-%m-%d})"
+        )
+    duplicated = frame.duplicated([ID, DS])
+    if duplicated.any():
+        first = frame.loc[duplicated].iloc[0]
+        raise DataValidationError(
+            f"{int(duplicated.sum())} duplicated (unique_id, ds) rows (first: series {first[ID]}, {first[DS]:%Y-%m-%d})"
+        )
+    freq = freq or infer_freq(frame[DS])
+    frame = frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+    frame = _fill_gaps(frame, freq, fill)
+    if static is None:
+        static = pd.DataFrame({ID: frame[ID].unique()})
+    return SeriesFrame(frame, freq, static.reset_index(drop=True))
+
+
+def _fill_gaps(frame: pd.DataFrame, freq: str, fill: str) -> pd.DataFrame:
+    bounds = frame.groupby(ID, sort=False)[DS].agg(["min", "max", "size"])
+    expected = np.array(
+        [len(pd.date_range(lo, hi, freq=freq)) for lo, hi in zip(bounds["min"], bounds["max"], strict=True)]
+    )
+    if (expected == bounds["size"].to_numpy()).all():
+        return frame
+    if fill == "error":
+        gappy = bounds.index[expected != bounds["size"].to_numpy()]
+        raise DataValidationError(f"{len(gappy)} series have missing periods (first: {gappy[0]}); use fill='zero'")
+    full = pd.concat(
+        [
+            pd.DataFrame({ID: uid, DS: pd.date_range(lo, hi, freq=freq)})
+            for uid, lo, hi in zip(bounds.index, bounds["min"], bounds["max"], strict=True)
+        ],
+        ignore_index=True,
+    )
+    merged = full.merge(frame, on=[ID, DS], how="left")
+    off_grid = len(frame) - merged[Y].notna().sum()
+    if off_grid:
+        raise DataValidationError(f"{off_grid} rows fall between the {freq} periods; aggregate them first")
+    merged[Y] = merged[Y].fillna(0.0)
+    exog = [c for c in merged.columns if c not in (ID, DS, Y)]
+    if exog:
+        merged[exog] = merged.groupby(ID, sort=False)[exog].ffill()
+    return merged
+
+
+def load_series(engine: Engine, freq: str | None = None, min_date: str | None = None) -> SeriesFrame:
+    """All sales in the store as a series frame (price and promotion as exogenous columns)."""
+    query = """
+        SELECT st.code AS store, p.sku AS product, s.date AS ds, s.units AS y,
+               s.unit_price AS price, s.on_promotion AS on_promotion,
+               COALESCE(parent.name, c.name) AS category, CASE WHEN parent.id IS NULL THEN NULL ELSE c.name END
+                 AS subcategory
+        FROM sales s
+        JOIN products p ON p.id = s.product_id
+        JOIN stores st ON st.id = s.store_id
+        LEFT JOIN categories c ON c.id = p.category_id
+        LEFT JOIN categories parent ON parent.id = c.parent_id
+        WHERE (:min_date IS NULL OR s.date >= :min_date)
+        ORDER BY st.code, p.sku, s.date"""
+    with engine.connect() as conn:
+        rows = pd.DataFrame(conn.execute(text(query), {"min_date": min_date}).mappings().all())
+    if rows.empty:
+        raise DataValidationError("the sales store holds no sales yet; ingest a file first")
+    rows[ID] = rows["store"].astype(str) + "/" + rows["product"].astype(str)
+    rows["on_promotion"] = rows["on_promotion"].astype(float)
+    rows["price"] = rows["price"].astype(float)
+    static = rows.drop_duplicates(ID)[[ID, *STATIC_COLUMNS]].reset_index(drop=True)
+    return prepare(rows[[ID, DS, Y, *EXOG_COLUMNS]], freq=freq, static=static)

@@ -1,0 +1,1 @@
+"""Model families behind one interface (`Forecaster`), and the ensemble that combines them."""

@@ -1,0 +1,183 @@
+"""The one interface every model family and the ensemble implement.
+
+`fit(frame)` learns from a `SeriesFrame`; `predict(h, future_exog)` returns one row per series and
+future period with `p50` and the quantile columns of `QUANTILES`; `save(folder)` / `load(folder)`
+round-trip the fitted model, so that the registry, the backtest and the server never special-case a family.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from salescast.errors import DataValidationError, SalescastError
+from salescast.features.frame import DS, ID, SeriesFrame
+
+QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+LEVEL = 80  # the central interval p10..p90
+FORECAST_COLUMNS = [ID, DS, "p10", "p50", "p90"]
+
+
+class ModelNotFittedError(SalescastError):
+    """predict or save was called before fit."""
+
+
+def quantile_column(q: float) -> str:
+    return f"p{round(q * 100)}"
+
+
+def seasonal_period(freq: str) -> int:
+    """The main seasonal cycle: a week of days, a year of weeks or months."""
+    if freq == "D":
+        return 7
+    if freq.startswith("W"):
+        return 52
+    if freq.startswith("M") or freq.endswith("MS"):
+        return 12
+    if freq.startswith("Q"):
+        return 4
+    return 1
+
+
+def future_dates(frame: SeriesFrame, h: int) -> pd.DataFrame:
+    """The next `h` periods of every series (unique_id, ds)."""
+    last = frame.data.groupby(ID, sort=False)[DS].max()
+    offset = pd.tseries.frequencies.to_offset(frame.freq)
+    steps = [last + offset * (i + 1) for i in range(h)]
+    return (
+        pd.DataFrame({ID: np.repeat(last.index.to_numpy(), h), DS: np.column_stack(steps).ravel()})
+        .astype({DS: "datetime64[ns]"})
+        .reset_index(drop=True)
+    )
+
+
+def tidy_forecast(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sorted forecast with non-negative, non-crossing quantiles (sales cannot be negative)."""
+    out = frame.loc[:, FORECAST_COLUMNS].copy()
+    values = np.clip(out[["p10", "p50", "p90"]].to_numpy(dtype="float64"), 0.0, None)
+    values.sort(axis=1)
+    out[["p10", "p50", "p90"]] = values
+    return out.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class ConformalIntervals:
+    """Split-conformal p10/p90: per-series empirical quantiles of backtest residuals (actual - p50),
+    added to the point forecast. Series with fewer than `min_residuals` residuals use quantiles pooled
+    over all series after scaling each residual by its series' mean absolute actual."""
+
+    per_series: pd.DataFrame  # index unique_id; columns lo, hi
+    pooled_scaled: tuple[float, float]
+    scale: pd.Series  # unique_id -> mean |y| over the calibration periods
+
+    def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
+        out = forecast.copy()
+        offsets = self.per_series.reindex(out[ID])
+        scale = self.scale.reindex(out[ID]).fillna(float(self.scale.median()) if len(self.scale) else 1.0)
+        lo = offsets["lo"].to_numpy()
+        hi = offsets["hi"].to_numpy()
+        missing = np.isnan(lo)
+        lo[missing] = self.pooled_scaled[0] * scale.to_numpy()[missing]
+        hi[missing] = self.pooled_scaled[1] * scale.to_numpy()[missing]
+        out["p10"] = out["p50"].to_numpy() + lo
+        out["p90"] = out["p50"].to_numpy() + hi
+        return out
+
+
+def fit_conformal(
+    residuals: pd.DataFrame, low: float = 0.1, high: float = 0.9, min_residuals: int = 20
+) -> ConformalIntervals:
+    """From a frame of unique_id, y (actual) and residual (actual - p50)."""
+    grouped = residuals.groupby(ID, sort=False)
+    counts = grouped.size()
+    quantiles = pd.DataFrame({"lo": grouped["residual"].quantile(low), "hi": grouped["residual"].quantile(high)})
+    per_series = quantiles[counts.reindex(quantiles.index) >= min_residuals]
+    scale = grouped["y"].apply(lambda y: float(np.mean(np.abs(y)))).replace(0.0, np.nan)
+    scaled = residuals["residual"] / residuals[ID].map(scale)
+    scaled = scaled[np.isfinite(scaled)]
+    pooled = (float(scaled.quantile(low)), float(scaled.quantile(high))) if len(scaled) else (0.0, 0.0)
+    return ConformalIntervals(per_series, pooled, scale.fillna(0.0))
+
+
+class Forecaster(ABC):
+    """A model family. Subclasses set `family` and implement `_fit`, `_predict` and the state methods."""
+
+    family: ClassVar[str]
+    uses_exog: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+        self.freq: str | None = None
+        self._train: SeriesFrame | None = None  # kept for the models that forecast from the history
+        self.intervals: ConformalIntervals | None = None  # set by training from backtest residuals
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.freq is not None
+
+    def fit(self, frame: SeriesFrame) -> Self:
+        if frame.data.empty:
+            raise DataValidationError(f"{self.family}: nothing to fit, the series frame is empty")
+        self._fit(frame)
+        self.freq = frame.freq
+        return self
+
+    def predict(self, h: int, future_exog: pd.DataFrame | None = None) -> pd.DataFrame:
+        if not self.is_fitted:
+            raise ModelNotFittedError(f"{self.family}: call fit before predict")
+        if h < 1:
+            raise DataValidationError(f"horizon must be at least 1, got {h}")
+        forecast = self._predict(h, future_exog)
+        if self.intervals is not None:
+            forecast = self.intervals.apply(forecast)
+        return tidy_forecast(forecast)
+
+    @abstractmethod
+    def _fit(self, frame: SeriesFrame) -> None: ...
+
+    @abstractmethod
+    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame: ...
+
+    # Persistence: a JSON manifest plus the family's own state. Subclasses with native formats
+    # (LightGBM text models, say) override `_save_state` / `_load_state`.
+    def save(self, folder: Path) -> None:
+        if not self.is_fitted:
+            raise ModelNotFittedError(f"{self.family}: call fit before save")
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = {"family": self.family, "freq": self.freq, "params": self.params}
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        self._save_state(folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest["family"] != cls.family:
+            raise DataValidationError(f"{folder} holds a {manifest['family']} model, not {cls.family}")
+        model = cls(**manifest["params"])
+        model.freq = manifest["freq"]
+        model._load_state(folder)
+        return model
+
+    def _save_state(self, folder: Path) -> None:
+        with (folder / "state.pkl").open("wb") as handle:
+            pickle.dump({"model": self._state(), "intervals": self.intervals}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _load_state(self, folder: Path) -> None:
+        # Only artifacts whose sha256 the registry recorded are ever loaded (registry issue).
+        with (folder / "state.pkl").open("rb") as handle:
+            state = pickle.load(handle)
+        self._set_state(state["model"])
+        self.intervals = state["intervals"]
+
+    def _state(self) -> Any:
+        return self._train
+
+    def _set_state(self, state: Any) -> None:
+        self._train = state

@@ -1,0 +1,67 @@
+"""The model families by name: what `--models lgbm,xgb,ets,prophet` means."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from salescast.errors import ConfigurationError
+from salescast.models.base import Forecaster
+
+BASELINE = "snaive"
+
+
+# name -> (module, class, default parameters); a family's library is imported only when it is used.
+_FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "snaive": ("salescast.models.statistical", "SeasonalNaiveModel", {}),
+    "lgbm": ("salescast.models.gbm", "LightGBMModel", {}),
+    "xgb": ("salescast.models.gbm", "XGBoostModel", {}),
+    "ets": ("salescast.models.statistical", "StatisticalModel", {"method": "ets"}),
+    "theta": ("salescast.models.statistical", "StatisticalModel", {"method": "theta"}),
+    "arima": ("salescast.models.statistical", "StatisticalModel", {"method": "arima"}),
+    "prophet": ("salescast.models.prophet_model", "ProphetModel", {}),
+}
+_FAMILY_OF_CLASS = {
+    "seasonal_naive": "snaive",
+    "lgbm": "lgbm",
+    "xgb": "xgb",
+    "stats": "ets",
+    "prophet": "prophet",
+}
+
+
+def _load(name: str) -> type[Forecaster]:
+    module, cls, _ = _FAMILIES[name]
+    loaded: type[Forecaster] = getattr(importlib.import_module(module), cls)
+    return loaded
+
+
+MODEL_NAMES = ("snaive", "lgbm", "xgb", "ets", "theta", "arima", "prophet")
+
+
+def model_factory(name: str, **overrides: Any) -> Callable[[], Forecaster]:
+    if name not in _FAMILIES:
+        raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+    cls = _load(name)
+    params = {**_FAMILIES[name][2], **overrides}
+    return lambda: cls(**params)
+
+
+def model_class(family: str) -> type[Forecaster]:
+    """The class that saved a model of `family` (as written in its manifest)."""
+    from salescast.models.ensemble import EnsembleModel
+
+    if family == EnsembleModel.family:
+        return EnsembleModel
+    if family not in _FAMILY_OF_CLASS:
+        raise ConfigurationError(f"unknown model family {family!r}")
+    return _load(_FAMILY_OF_CLASS[family])
+
+
+def parse_models(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODEL_NAMES]
+    if unknown:
+        raise ConfigurationError(f"unknown model(s) {unknown}; known models: {', '.join(MODEL_NAMES)}")
+    return names

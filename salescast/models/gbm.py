@@ -1,0 +1,237 @@
+"""Global gradient-boosted models (LightGBM, XGBoost) over all series at once, through mlforecast.
+
+One model learns from every series: lags, rolling statistics, calendar and holiday features, price
+relative to the series' usual price, promotion flags and the static category and store. The Tweedie
+objective suits sales: non-negative, many zeros, a long right tail.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from mlforecast import MLForecast
+from mlforecast.lag_transforms import RollingMax, RollingMean, RollingMin, RollingStd
+
+from salescast.features.calendar import calendar_features
+from salescast.features.frame import DS, ID, SeriesFrame, Y
+from salescast.models.base import Forecaster, future_dates
+
+STATIC = ("store", "category")
+
+
+def lags_for(freq: str, history: int) -> list[int]:
+    """Lags of a week, two, four and a year (daily), scaled to weekly and monthly data, that history allows."""
+    if freq == "D":
+        candidates = [1, 7, 14, 28, 364]
+    elif freq.startswith("W"):
+        candidates = [1, 2, 4, 52]
+    else:
+        candidates = [1, 2, 3, 12]
+    return [lag for lag in candidates if lag < history]
+
+
+def rolling_for(freq: str) -> dict[int, list[Any]]:
+    windows = [7, 28] if freq == "D" else [4, 13] if freq.startswith("W") else [3, 12]
+    transforms: list[Any] = []
+    for window in windows:
+        transforms += [RollingMean(window), RollingStd(window), RollingMin(window), RollingMax(window)]
+    return {1: transforms}
+
+
+def date_features_for(freq: str, country: str) -> list[Any]:
+    if freq == "D":
+        return calendar_features(country)
+    if freq.startswith("W"):
+        return ["week", "month", "quarter"]
+    return ["month", "quarter"]
+
+
+def _running_mean_price(ids: pd.Series, price: pd.Series) -> pd.Series:
+    """Mean of the positive prices seen so far in each series (rows sorted by series and date)."""
+    positive = price.where(price > 0)
+    total = positive.fillna(0.0).groupby(ids, sort=False).cumsum()
+    count = positive.notna().astype("int64").groupby(ids, sort=False).cumsum()
+    return (total / count.where(count > 0)).astype("float64")
+
+
+class GradientBoostedModel(Forecaster):
+    """Shared by the LightGBM and XGBoost families; `_regressor` picks the library."""
+
+    uses_exog = True
+    engine: ClassVar[str]
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 63,
+        country: str = "US",
+        seed: int = 0,
+        num_threads: int = 2,
+        **params: Any,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            country=country,
+            seed=seed,
+            num_threads=num_threads,
+            **params,
+        )
+        self._forecaster: MLForecast | None = None
+        self._reference_price: pd.Series | None = None
+        self._last_exog: pd.DataFrame | None = None
+        self._static: pd.DataFrame | None = None
+
+    def _regressor(self) -> Any:
+        raise NotImplementedError
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Model inputs from (unique_id, ds[, y], price, on_promotion): price relative to the series' usual."""
+        assert self._reference_price is not None and self._static is not None
+        out = frame[[ID, DS, *([Y] if Y in frame else [])]].copy()
+        price = frame["price"] if "price" in frame else pd.Series(np.nan, index=frame.index)
+        # History: the usual price so far (point in time, no feature sees the future); future: the usual
+        # price at the end of the history.
+        reference = _running_mean_price(frame[ID], price) if Y in frame else out[ID].map(self._reference_price)
+        out["price_ratio"] = (price / reference).astype("float32")
+        promotion = frame["on_promotion"] if "on_promotion" in frame else pd.Series(0.0, index=frame.index)
+        out["on_promotion"] = promotion.fillna(0).astype("float32")
+        if Y in out:  # static columns go with the history only; mlforecast carries them into the future
+            static = self._static.set_index(ID)
+            for column in STATIC:
+                out[column] = out[ID].map(static[column]).astype(static[column].dtype)
+        return out
+
+    def _prepare(self, frame: SeriesFrame) -> tuple[MLForecast, pd.DataFrame]:
+        """An unfitted mlforecast pipeline and its input frame for `frame`."""
+        data = frame.data
+        price = data["price"] if "price" in data else pd.Series(np.nan, index=data.index)
+        self._reference_price = _running_mean_price(data[ID], price).groupby(data[ID], sort=False).last()
+        static = frame.static.set_index(ID).reindex(frame.ids) if len(frame.static.columns) > 1 else None
+        self._static = pd.DataFrame(
+            {
+                ID: frame.ids,
+                **{
+                    column: pd.Categorical(
+                        static[column].fillna("unknown").to_numpy()
+                        if static is not None and column in static
+                        else np.full(len(frame.ids), "unknown")
+                    )
+                    for column in STATIC
+                },
+            }
+        )
+        history = int(frame.lengths().median())
+        forecaster = MLForecast(
+            models={self.family: self._regressor()},
+            freq=frame.freq,
+            lags=lags_for(frame.freq, history),
+            lag_transforms=rolling_for(frame.freq),
+            date_features=date_features_for(frame.freq, str(self.params["country"])),
+            num_threads=int(self.params["num_threads"]),
+        )
+        return forecaster, self._features(data)
+
+    def feature_table(self, frame: SeriesFrame) -> pd.DataFrame:
+        """The training rows with every feature the model sees (for inspection and leakage tests)."""
+        forecaster, train = self._prepare(frame)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Found null values in")
+            table = forecaster.preprocess(train, static_features=list(STATIC), dropna=False)
+        assert isinstance(table, pd.DataFrame)
+        return table
+
+    def _fit(self, frame: SeriesFrame) -> None:
+        self._forecaster, train = self._prepare(frame)
+        with warnings.catch_warnings():
+            # dropna=False: young series have NaN lags rather than no rows; the trees handle NaN.
+            warnings.filterwarnings("ignore", message="Found null values in")
+            self._forecaster.fit(train, static_features=list(STATIC), dropna=False)
+        last = frame.data.groupby(ID, sort=False).tail(1)
+        self._last_exog = last[[ID, DS, *[c for c in ("price", "on_promotion") if c in last]]].reset_index(drop=True)
+
+    def _future_exog(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+        """Future price and promotion: the plan when given, else the last price and no promotion."""
+        assert self._last_exog is not None and self.freq is not None
+        last = self._last_exog
+        future = future_dates(SeriesFrame(last[[ID, DS]], self.freq), h)
+        defaults = future.merge(last.drop(columns=[DS]), on=ID, how="left").assign(on_promotion=0.0)
+        if "price" not in defaults:
+            defaults["price"] = np.nan
+        if future_exog is None or future_exog.empty:
+            return defaults
+        planned = [c for c in ("price", "on_promotion") if c in future_exog]
+        plan = future_exog[[ID, DS, *planned]].rename(columns={c: f"{c}_plan" for c in planned})
+        merged = defaults.merge(plan, on=[ID, DS], how="left")
+        for column in planned:
+            merged[column] = merged[f"{column}_plan"].fillna(merged[column])
+        return merged[[ID, DS, "price", "on_promotion"]]
+
+    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+        assert self._forecaster is not None
+        x_df = self._features(self._future_exog(h, future_exog))
+        forecast = self._forecaster.predict(h, X_df=x_df)
+        point = forecast[self.family].to_numpy(dtype="float64")
+        return pd.DataFrame({ID: forecast[ID].astype(str), DS: forecast[DS], "p10": point, "p50": point, "p90": point})
+
+    def _state(self) -> Any:
+        return {
+            "forecaster": self._forecaster,
+            "reference_price": self._reference_price,
+            "last_exog": self._last_exog,
+            "static": self._static,
+        }
+
+    def _set_state(self, state: Any) -> None:
+        self._forecaster = state["forecaster"]
+        self._reference_price = state["reference_price"]
+        self._last_exog = state["last_exog"]
+        self._static = state["static"]
+
+
+class LightGBMModel(GradientBoostedModel):
+    family = "lgbm"
+
+    def _regressor(self) -> Any:
+        p = self.params
+        return lgb.LGBMRegressor(
+            objective="tweedie",
+            n_estimators=p["n_estimators"],
+            learning_rate=p["learning_rate"],
+            num_leaves=p["num_leaves"],
+            min_child_samples=20,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=p["seed"],
+            n_jobs=p["num_threads"],
+            verbosity=-1,
+        )
+
+
+class XGBoostModel(GradientBoostedModel):
+    family = "xgb"
+
+    def _regressor(self) -> Any:
+        p = self.params
+        return xgb.XGBRegressor(
+            objective="reg:tweedie",
+            n_estimators=p["n_estimators"],
+            learning_rate=p["learning_rate"],
+            max_leaves=p["num_leaves"],
+            max_depth=0,
+            grow_policy="lossguide",
+            tree_method="hist",
+            enable_categorical=True,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            random_state=p["seed"],
+            n_jobs=p["num_threads"],
+        )

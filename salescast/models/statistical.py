@@ -1,0 +1,149 @@
+"""Local statistical models from statsforecast: the SeasonalNaive baseline, ETS/Theta/ARIMA, and the
+intermittent-demand methods chosen per series by demand pattern."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from statsforecast import StatsForecast
+from statsforecast.models import (
+    ADIDA,
+    IMAPA,
+    AutoARIMA,
+    AutoETS,
+    AutoTheta,
+    CrostonOptimized,
+    SeasonalNaive,
+)
+from statsforecast.utils import ConformalIntervals
+
+from salescast.features.frame import DS, ID, SeriesFrame, Y
+from salescast.models.base import LEVEL, Forecaster, seasonal_period
+
+# Syntetos-Boylan-Croston classification thresholds on the average inter-demand interval (ADI) and
+# the squared coefficient of variation of the non-zero demand sizes (CV²).
+ADI_CUTOFF = 1.32
+CV2_CUTOFF = 0.49
+
+
+def demand_pattern(y: np.ndarray) -> str:
+    """`smooth`, `erratic`, `intermittent` or `lumpy` (SBC classification); `zero` if it never sold."""
+    nonzero = y[y > 0]
+    if len(nonzero) == 0:
+        return "zero"
+    adi = len(y) / len(nonzero)
+    cv2 = float((nonzero.std() / nonzero.mean()) ** 2) if len(nonzero) > 1 else 0.0
+    if adi < ADI_CUTOFF:
+        return "smooth" if cv2 < CV2_CUTOFF else "erratic"
+    return "intermittent" if cv2 < CV2_CUTOFF else "lumpy"
+
+
+def demand_patterns(frame: SeriesFrame) -> pd.Series:
+    return frame.data.groupby(ID, sort=False)[Y].apply(lambda s: demand_pattern(s.to_numpy()))
+
+
+class _StatsForecastFamily(Forecaster):
+    """Shared plumbing: fit one statsforecast model per series group and predict with an 80 % interval."""
+
+    min_history_seasons: ClassVar[int] = 2
+
+    def _models_for(self, pattern: str, season: int, h: int) -> Any:
+        raise NotImplementedError
+
+    def _groups(self, frame: SeriesFrame) -> dict[str, list[str]]:
+        return {"all": list(frame.ids)}
+
+    def _fit(self, frame: SeriesFrame) -> None:
+        # statsforecast fits at predict time (forecast()), which is its fast path: keep the history.
+        self._train = SeriesFrame(frame.data[[ID, DS, Y]], frame.freq, frame.static)
+        self._patterns = {uid: group for group, ids in self._groups(frame).items() for uid in ids}
+
+    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+        assert self._train is not None
+        history = self._train.data
+        season = seasonal_period(self._train.freq)
+        parts = []
+        for group, ids in self._group_ids().items():
+            data = history[history[ID].isin(set(ids))]
+            model = self._models_for(group, season, h)
+            sf = StatsForecast(models=[model], freq=self._train.freq, n_jobs=1, fallback_model=_fallback(season, h))
+            forecast = sf.forecast(h=h, df=data, level=[LEVEL])
+            parts.append(_rename(forecast, model.alias))
+        return pd.concat(parts, ignore_index=True)
+
+    def _group_ids(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for uid, group in self._patterns.items():
+            groups.setdefault(group, []).append(uid)
+        return groups
+
+    def _state(self) -> Any:
+        return {"train": self._train, "patterns": self._patterns}
+
+    def _set_state(self, state: Any) -> None:
+        self._train, self._patterns = state["train"], state["patterns"]
+
+
+def _fallback(season: int, h: int) -> Any:
+    return SeasonalNaive(season_length=season, alias="fallback")
+
+
+def _rename(forecast: pd.DataFrame, alias: str) -> pd.DataFrame:
+    forecast = forecast.reset_index() if ID not in forecast.columns else forecast
+    return pd.DataFrame(
+        {
+            ID: forecast[ID].astype(str),
+            DS: forecast[DS],
+            "p50": forecast[alias].to_numpy(),
+            "p10": forecast[f"{alias}-lo-{LEVEL}"].to_numpy(),
+            "p90": forecast[f"{alias}-hi-{LEVEL}"].to_numpy(),
+        }
+    )
+
+
+class SeasonalNaiveModel(_StatsForecastFamily):
+    """The baseline every report shows: the value one season ago."""
+
+    family = "seasonal_naive"
+
+    def _models_for(self, pattern: str, season: int, h: int) -> Any:
+        return SeasonalNaive(season_length=season, alias="SeasonalNaive")
+
+
+class StatisticalModel(_StatsForecastFamily):
+    """A local model per series, chosen by demand pattern.
+
+    Smooth and erratic series get `method` (AutoETS by default, or AutoTheta / AutoARIMA); intermittent
+    series get Croston (optimised), lumpy ones IMAPA, and series too sparse for either ADIDA.
+    Intervals are conformal (from `n_windows` calibration windows) for the methods with none of their own.
+    """
+
+    family = "stats"
+
+    def __init__(self, method: str = "ets", n_windows: int = 2, **params: Any) -> None:
+        super().__init__(method=method, n_windows=n_windows, **params)
+
+    def _groups(self, frame: SeriesFrame) -> dict[str, list[str]]:
+        patterns = demand_patterns(frame)
+        groups: dict[str, list[str]] = {}
+        for uid, pattern in patterns.items():
+            group = {"smooth": "continuous", "erratic": "continuous"}.get(pattern, pattern)
+            groups.setdefault(group, []).append(str(uid))
+        return groups
+
+    def _models_for(self, pattern: str, season: int, h: int) -> Any:
+        conformal = ConformalIntervals(h=h, n_windows=int(self.params["n_windows"]))
+        if pattern == "continuous":
+            method = self.params["method"]
+            if method == "theta":
+                return AutoTheta(season_length=season, alias="continuous")
+            if method == "arima":
+                return AutoARIMA(season_length=season, alias="continuous")
+            return AutoETS(season_length=season, alias="continuous")
+        if pattern == "intermittent":
+            return CrostonOptimized(alias="intermittent", prediction_intervals=conformal)
+        if pattern == "lumpy":
+            return IMAPA(alias="lumpy", prediction_intervals=conformal)
+        return ADIDA(alias=pattern, prediction_intervals=conformal)

@@ -1,0 +1,1 @@
+"""Backtests, accuracy metrics and the promotion gate."""

@@ -1,0 +1,104 @@
+"""Backtests: the seed's hold-out of the last periods and rolling-origin cross-validation.
+
+Each window trains on the history up to its cutoff only and forecasts the next `horizon` periods; the
+future exogenous columns (price and promotion plans) come from the frame, the target never does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from salescast.errors import DataValidationError
+from salescast.features.frame import DS, ID, SeriesFrame, Y
+from salescast.models.base import Forecaster
+
+ModelFactory = Callable[[], Forecaster]
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """`windows` rolling origins `step` periods apart (default: `horizon`); the last is the hold-out.
+
+    The seed's evaluation is `BacktestSpec(horizon=30, windows=1)` on daily data: the last 30 days.
+    """
+
+    horizon: int = 30
+    windows: int = 2
+    step: int | None = None
+    min_history: int = 14  # periods a series needs before a cutoff to be evaluated in that window
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or self.windows < 1:
+            raise DataValidationError("horizon and windows must be at least 1")
+
+
+@dataclass
+class BacktestResult:
+    """Per window x series x period: the actual `y` and each model's p50 in a column named after it."""
+
+    results: pd.DataFrame  # window, cutoff, unique_id, ds, y, <model>...
+    models: list[str]
+    spec: BacktestSpec
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def window(self, index: int) -> pd.DataFrame:
+        windows = sorted(self.results["window"].unique())
+        part: pd.DataFrame = self.results[self.results["window"] == windows[index]]
+        return part
+
+
+def cutoffs(frame: SeriesFrame, spec: BacktestSpec) -> list[pd.Timestamp]:
+    """The last training date of each window, oldest first."""
+    offset = pd.tseries.frequencies.to_offset(frame.freq)
+    last = frame.data[DS].max()
+    step = spec.step or spec.horizon
+    found = [last - offset * (spec.horizon + step * (spec.windows - 1 - w)) for w in range(spec.windows)]
+    if found[0] <= frame.data[DS].min():
+        raise DataValidationError(
+            f"the history ({frame.data[DS].min():%Y-%m-%d} .. {last:%Y-%m-%d}) is too short for "
+            f"{spec.windows} backtest window(s) of {spec.horizon} periods"
+        )
+    return found
+
+
+def run_backtest(
+    frame: SeriesFrame,
+    factories: dict[str, ModelFactory],
+    spec: BacktestSpec,
+    progress: ProgressCallback | None = None,
+) -> BacktestResult:
+    offset = pd.tseries.frequencies.to_offset(frame.freq)
+    parts = []
+    seconds = dict.fromkeys(factories, 0.0)
+    for window, cutoff in enumerate(cutoffs(frame, spec)):
+        history = frame.until(cutoff)
+        lengths = history.lengths()
+        eligible = lengths.index[lengths >= spec.min_history].to_numpy()
+        if len(eligible) == 0:
+            continue
+        train = history.subset(eligible)
+        end = cutoff + offset * spec.horizon
+        future = frame.data[(frame.data[DS] > cutoff) & (frame.data[DS] <= end) & frame.data[ID].isin(set(eligible))]
+        actuals = future[[ID, DS, Y]].reset_index(drop=True)
+        plan = future.drop(columns=[Y])  # the known future: prices and promotions, never the target
+        for name, factory in factories.items():
+            if progress:
+                progress(f"window {window + 1}/{spec.windows}: {name}")
+            started = time.perf_counter()
+            forecast = factory().fit(train).predict(spec.horizon, future_exog=plan)
+            seconds[name] += time.perf_counter() - started
+            actuals = actuals.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
+        parts.append(actuals.assign(window=window, cutoff=cutoff))
+    if not parts:
+        raise DataValidationError(f"no series has {spec.min_history} periods of history before the first cutoff")
+    results = pd.concat(parts, ignore_index=True)
+    missing = results[list(factories)].isna().sum()
+    if missing.any():
+        raise DataValidationError(f"models left periods unforecast in the backtest: {missing[missing > 0].to_dict()}")
+    columns = ["window", "cutoff", ID, DS, Y, *factories]
+    return BacktestResult(results[columns], list(factories), spec, seconds)

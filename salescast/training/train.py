@@ -1,0 +1,110 @@
+"""Training: backtest every chosen family, learn the ensemble and the intervals, refit on all history.
+
+Windows before the last calibrate the ensemble weights and the conformal intervals; the last window
+(the hold-out) is scored with them, so its accuracy and interval coverage are out of sample. With a
+single window, calibration and scoring share it, and the report says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from salescast.features.frame import DS, ID, SeriesFrame, Y
+from salescast.models.base import ConformalIntervals, Forecaster, fit_conformal, seasonal_period
+from salescast.models.catalog import BASELINE, model_factory
+from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights
+from salescast.training.backtest import BacktestResult, BacktestSpec, run_backtest
+from salescast.training.metrics import evaluate, series_scales
+
+ENSEMBLE = "ensemble"
+
+
+@dataclass
+class TrainingReport:
+    backtest: BacktestResult
+    metrics: pd.DataFrame  # evaluate(): level, key, model, metrics, on the hold-out window
+    window_metrics: pd.DataFrame  # overall metrics per backtest window (rolling-origin CV)
+    weights: dict[str, float]
+    calibrated_out_of_sample: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def overall(self) -> pd.DataFrame:
+        return self.metrics[self.metrics["level"] == "overall"].set_index("model").drop(columns=["level", "key"])
+
+
+def _with_intervals(results: pd.DataFrame, model: str, intervals: ConformalIntervals) -> pd.DataFrame:
+    forecast = results[[ID, DS]].assign(p50=results[model].to_numpy())
+    banded = intervals.apply(forecast)
+    return results.assign(
+        **{f"{model}-p10": banded["p10"].clip(lower=0).to_numpy(), f"{model}-p90": banded["p90"].to_numpy()}
+    )
+
+
+def _residuals(results: pd.DataFrame, model: str) -> pd.DataFrame:
+    return pd.DataFrame({ID: results[ID], Y: results[Y], "residual": results[Y] - results[model]})
+
+
+def train(
+    frame: SeriesFrame,
+    models: list[str],
+    spec: BacktestSpec,
+    weight_method: WeightMethod = "inverse_error",
+    fixed_weights: dict[str, float] | None = None,
+    model_params: dict[str, dict[str, object]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[EnsembleModel, TrainingReport]:
+    """Backtest `models` and the SeasonalNaive baseline, then fit the ensemble on the whole frame."""
+    params = model_params or {}
+    names = list(dict.fromkeys([*models, BASELINE]))
+    factories = {name: model_factory(name, **params.get(name, {})) for name in names}
+    backtest = run_backtest(frame, factories, spec, progress)
+    results = backtest.results
+    windows = sorted(results["window"].unique())
+    holdout_window = windows[-1]
+    out_of_sample = len(windows) > 1
+    calibration = results[results["window"] != holdout_window] if out_of_sample else results
+    holdout = results[results["window"] == holdout_window]
+
+    # Score the hold-out with weights and intervals learned before it.
+    members = list(models)
+    weights = fixed_weights or (
+        learn_weights(calibration, members, weight_method) if len(members) > 1 else {members[0]: 1.0}
+    )
+    results = results.assign(**{ENSEMBLE: combine(results, weights)})
+    calibration = results.loc[calibration.index]
+    holdout = results.loc[holdout.index]
+    scored = [*members, ENSEMBLE, BASELINE] if ENSEMBLE not in members else members
+    scored = list(dict.fromkeys(scored))
+    for name in scored:
+        holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
+    season = seasonal_period(frame.freq)
+    history = frame.until(holdout["cutoff"].iloc[0]).data
+    groups = frame.static.set_index(ID)["category"] if "category" in frame.static else None
+    metrics = evaluate(holdout, scored, series_scales(history, season), groups)
+    per_window: list[pd.DataFrame] = []
+    for window, part in results.groupby("window"):
+        cutoff = part["cutoff"].iloc[0]
+        scores = evaluate(part, scored, series_scales(frame.until(cutoff).data, season))
+        per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=cutoff))
+    window_metrics = pd.concat(per_window, ignore_index=True)
+
+    # The model to keep: every family refit on all history; weights and intervals from all windows.
+    started = time.perf_counter()
+    final_weights = fixed_weights or (learn_weights(results, members, weight_method) if len(members) > 1 else weights)
+    fitted: dict[str, Forecaster] = {}
+    for name in members:
+        if progress:
+            progress(f"final fit: {name}")
+        model = factories[name]().fit(frame)
+        model.intervals = fit_conformal(_residuals(results, name))
+        fitted[name] = model
+    ensemble = EnsembleModel(members=fitted, weights=final_weights, method="fixed" if fixed_weights else weight_method)
+    ensemble.fit(frame)
+    ensemble.intervals = fit_conformal(_residuals(results, ENSEMBLE))
+    seconds = {**backtest.seconds, "final_fit": time.perf_counter() - started}
+    report = TrainingReport(backtest, metrics, window_metrics, weights, out_of_sample, seconds)
+    return ensemble, report

@@ -1,0 +1,76 @@
+"""The series frame: frequency inference, documented gap filling, clear errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salescast.errors import DataValidationError
+from salescast.features.frame import infer_freq, prepare
+
+
+def long(ds: list[str], y: list[float], uid: str = "a") -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": uid, "ds": pd.to_datetime(ds), "y": y})
+
+
+@pytest.mark.parametrize(
+    "dates, freq",
+    [
+        (pd.date_range("2024-01-01", periods=10, freq="D"), "D"),
+        (pd.date_range("2024-01-07", periods=10, freq="W-SUN"), "W-SUN"),
+        (pd.date_range("2024-01-01", periods=10, freq="MS"), "MS"),
+        (pd.date_range("2024-01-31", periods=10, freq="ME"), "ME"),
+    ],
+)
+def test_frequency_is_inferred_from_the_dates(dates: pd.DatetimeIndex, freq: str) -> None:
+    assert infer_freq(pd.Series(dates)) == freq
+
+
+def test_gaps_are_filled_with_zero_sales_and_exogenous_values_carried_forward() -> None:
+    data = long(["2024-01-01", "2024-01-02", "2024-01-05"], [3, 4, 5]).assign(price=[2.0, 2.5, 3.0])
+
+    frame = prepare(data, freq="D")
+
+    assert frame.data["ds"].dt.day.tolist() == [1, 2, 3, 4, 5]
+    assert frame.data["y"].tolist() == [3, 4, 0, 0, 5]
+    assert frame.data["price"].tolist() == [2.0, 2.5, 2.5, 2.5, 3.0]
+
+
+def test_gaps_can_be_refused_instead() -> None:
+    with pytest.raises(DataValidationError, match="1 series have missing periods"):
+        prepare(long(["2024-01-01", "2024-01-02", "2024-01-05"], [3, 4, 5]), freq="D", fill="error")
+
+
+def test_series_of_different_lengths_and_starts_keep_their_own_span() -> None:
+    data = pd.concat(
+        [
+            long(["2024-01-01", "2024-01-02", "2024-01-03"], [1, 2, 3], "a"),
+            long(["2024-01-02", "2024-01-03"], [5, 6], "b"),
+        ]
+    )
+
+    frame = prepare(data, freq="D")
+
+    assert frame.lengths().to_dict() == {"a": 3, "b": 2}
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (long(["2024-01-01", "2024-01-01", "2024-01-02"], [1, 2, 3]), r"1 duplicated \(unique_id, ds\) rows"),
+        (long(["2024-01-01", "2024-01-02", "2024-01-03"], [1, np.nan, 3]), "1 missing or non-finite target"),
+        (long(["2024-01-01", "2024-01-02"], [1, 2]), "fewer than 3 distinct dates"),
+        (pd.DataFrame({"unique_id": ["a"], "y": [1.0]}), r"needs columns \['ds'\]"),
+    ],
+)
+def test_bad_frames_are_clear_errors(data: pd.DataFrame, message: str) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        prepare(data)
+
+
+def test_rows_between_periods_are_refused() -> None:
+    data = long(["2024-01-01", "2024-02-01", "2024-02-15", "2024-03-01"], [1, 2, 3, 4])
+
+    with pytest.raises(DataValidationError, match="fall between the MS periods"):
+        prepare(data, freq="MS")

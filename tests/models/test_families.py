@@ -1,0 +1,83 @@
+"""Every family speaks the same interface and round-trips through save/load with identical forecasts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salescast.features.frame import SeriesFrame
+from salescast.models.base import FORECAST_COLUMNS, Forecaster, ModelNotFittedError
+from salescast.models.catalog import model_class, model_factory
+from salescast.models.statistical import demand_pattern
+
+FAST_FAMILIES = ["snaive", "lgbm", "xgb", "ets"]
+
+
+@pytest.mark.parametrize("name", FAST_FAMILIES)
+def test_family_forecasts_every_series_and_round_trips(name: str, small_frame: SeriesFrame, tmp_path: Path) -> None:
+    params = {"n_estimators": 40} if name in {"lgbm", "xgb"} else {}
+    model = model_factory(name, **params)().fit(small_frame)
+
+    forecast = model.predict(14)
+    model.save(tmp_path / name)
+    loaded = model_class(type(model).family).load(tmp_path / name)
+    again = loaded.predict(14)
+
+    assert list(forecast.columns) == FORECAST_COLUMNS
+    assert len(forecast) == len(small_frame.ids) * 14
+    last = small_frame.data.groupby("unique_id")["ds"].max()
+    first_forecast = forecast.groupby("unique_id")["ds"].min()
+    assert (first_forecast - last.reindex(first_forecast.index) == pd.Timedelta(days=1)).all()
+    assert (forecast["p10"] <= forecast["p50"]).all() and (forecast["p50"] <= forecast["p90"]).all()
+    assert (forecast["p10"] >= 0).all()
+    pd.testing.assert_frame_equal(forecast, again)
+
+
+def test_monthly_series_are_forecast_monthly(monthly_frame: SeriesFrame) -> None:
+    assert monthly_frame.freq == "MS"
+
+    forecast = model_factory("snaive")().fit(monthly_frame).predict(12)
+
+    antidiabetic = forecast[forecast["unique_id"] == "antidiabetic_drug_sales"]
+    assert antidiabetic["ds"].min() == pd.Timestamp("2008-07-01")
+    history = monthly_frame.data[monthly_frame.data["unique_id"] == "antidiabetic_drug_sales"]
+    # seasonal naive repeats the last year's months
+    np.testing.assert_allclose(antidiabetic["p50"].to_numpy(), history["y"].to_numpy()[-12:])
+
+
+def test_predict_before_fit_is_a_clear_error() -> None:
+    model: Forecaster = model_factory("snaive")()
+    with pytest.raises(ModelNotFittedError, match="call fit before predict"):
+        model.predict(7)
+
+
+def test_gbm_uses_the_promotion_plan(small_frame: SeriesFrame) -> None:
+    model = model_factory("lgbm", n_estimators=80)().fit(small_frame)
+    ids = small_frame.ids
+    last = small_frame.data.groupby("unique_id")["ds"].max()
+    plan = pd.DataFrame(
+        [(uid, last[uid] + pd.Timedelta(days=d), 1.0) for uid in ids for d in range(1, 8)],
+        columns=["unique_id", "ds", "on_promotion"],
+    )
+
+    base = model.predict(7)
+    promoted = model.predict(7, future_exog=plan)
+
+    assert promoted["p50"].sum() > base["p50"].sum() * 1.1
+
+
+@pytest.mark.parametrize(
+    "series, pattern",
+    [
+        (np.array([5, 6, 5, 7, 6, 5, 6.0]), "smooth"),
+        (np.array([1, 20, 2, 30, 1, 25, 3.0]), "erratic"),
+        (np.array([0, 0, 3, 0, 0, 3, 0, 0, 3.0]), "intermittent"),
+        (np.array([0, 0, 1, 0, 0, 30, 0, 0, 2.0]), "lumpy"),
+        (np.zeros(5), "zero"),
+    ],
+)
+def test_demand_patterns_follow_the_sbc_classification(series: np.ndarray, pattern: str) -> None:
+    assert demand_pattern(series) == pattern
