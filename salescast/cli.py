@@ -222,6 +222,134 @@ def _print_runs(runs: list[Any]) -> None:
     console.print(table)
 
 
+def _parse_weights(spec: str | None) -> tuple[str, dict[str, float] | None]:
+    """`inverse_error`, `nnls`, or fixed weights `xgb=0.5,prophet=0.5` (the seed's design)."""
+    if spec is None or spec in {"inverse_error", "nnls"}:
+        return spec or "inverse_error", None
+    weights: dict[str, float] = {}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise typer.BadParameter(f"--weights expects inverse_error, nnls or NAME=W,...; got {spec!r}")
+    total = sum(weights.values())
+    if total <= 0:
+        raise typer.BadParameter("fixed weights must sum to more than 0")
+    return "fixed", {name: w / total for name, w in weights.items()}
+
+
+def _metric_table(title: str, table: Any, columns: tuple[str, ...]) -> Table:
+    out = Table(title=title)
+    out.add_column(table.index.name or "")
+    for name in columns:
+        out.add_column(name, justify="right")
+    for key, row in table.iterrows():
+        out.add_row(str(key), *(f"{row[c]:.3f}" if abs(row[c]) < 10 else f"{row[c]:,.1f}" for c in columns))
+    return out
+
+
+METRIC_COLUMNS = ("mase", "wape", "rmse", "mae", "r2", "mape", "smape", "bias", "coverage")
+# WAPE, MAPE, sMAPE, bias and coverage are in percent.
+
+
+@app.command()
+def train(
+    models: Annotated[str, typer.Option(help="Comma-separated families: lgbm, xgb, ets, theta, arima, prophet")] = (
+        "lgbm,ets"
+    ),
+    horizon: Annotated[int, typer.Option(min=1, help="Periods to forecast (and to hold out)")] = 28,
+    windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 2,
+    weights: Annotated[
+        str | None, typer.Option(help="Ensemble weights: inverse_error (default), nnls, or fixed NAME=W,...")
+    ] = None,
+    freq: Annotated[str | None, typer.Option(help="Series frequency (D, W-SUN, MS); inferred when omitted")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
+) -> None:
+    """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
+    from salescast.features.frame import load_series
+    from salescast.models.catalog import parse_models
+    from salescast.training.backtest import BacktestSpec
+    from salescast.training.train import train as train_models
+
+    settings = get_settings()
+    names = parse_models(models)
+    method, fixed = _parse_weights(weights)
+    if fixed and set(fixed) != set(names):
+        raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
+    engine = _engine(settings)
+    frame = load_series(engine, freq=freq)
+    params: dict[str, dict[str, object]] = {
+        n: {"country": settings.holiday_country} for n in names if n in {"lgbm", "xgb", "prophet"}
+    }
+    with console.status("training") as status:
+        model, report = train_models(
+            frame,
+            names,
+            BacktestSpec(horizon=horizon, windows=windows),
+            weight_method=method,  # type: ignore[arg-type]
+            fixed_weights=fixed,
+            model_params=params,
+            progress=lambda text: status.update(f"training: {text}"),
+        )
+    _print_training(report, frame.freq, len(frame.ids))
+    folder = out or settings.home / "models" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    model.save(folder)
+    report.metrics.to_csv(folder / "backtest_metrics.csv", index=False)
+    console.print(f"[green]saved[/] the ensemble to {folder}")
+
+
+@app.command()
+def backtest(
+    models: Annotated[str, typer.Option(help="Comma-separated families")] = "lgbm,ets",
+    horizon: Annotated[int, typer.Option(min=1, help="Periods per window")] = 30,
+    windows: Annotated[int, typer.Option(min=1, help="Rolling-origin windows")] = 3,
+    step: Annotated[int | None, typer.Option(help="Periods between window origins (default: horizon)")] = None,
+    freq: Annotated[str | None, typer.Option(help="Series frequency; inferred when omitted")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the per-period results table here (.csv or .parquet)")] = None,
+) -> None:
+    """Rolling-origin cross-validation of model families and SeasonalNaive; per-window metrics."""
+    from salescast.features.frame import load_series
+    from salescast.models.base import seasonal_period
+    from salescast.models.catalog import BASELINE, model_factory, parse_models
+    from salescast.training.backtest import BacktestSpec, run_backtest
+    from salescast.training.metrics import evaluate, series_scales
+
+    settings = get_settings()
+    names = list(dict.fromkeys([*parse_models(models), BASELINE]))
+    frame = load_series(_engine(settings), freq=freq)
+    spec = BacktestSpec(horizon=horizon, windows=windows, step=step)
+    with console.status("backtesting") as status:
+        result = run_backtest(
+            frame, {n: model_factory(n) for n in names}, spec, progress=lambda t: status.update(f"backtest: {t}")
+        )
+    season = seasonal_period(frame.freq)
+    for number, (_, part) in enumerate(result.results.groupby("window"), start=1):
+        cutoff = part["cutoff"].iloc[0]
+        scores = evaluate(part, names, series_scales(frame.until(cutoff).data, season))
+        overall = scores[scores["level"] == "overall"].set_index("model")
+        columns = tuple(c for c in METRIC_COLUMNS if c != "coverage")
+        console.print(_metric_table(f"window {number}: after {cutoff:%Y-%m-%d}", overall, columns))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.results.to_parquet(out) if out.suffix == ".parquet" else result.results.to_csv(out, index=False)
+        console.print(f"[green]wrote[/] {len(result.results):,} rows to {out}")
+
+
+def _print_training(report: Any, freq: str, series: int) -> None:
+    spec = report.backtest.spec
+    console.print(
+        f"{series:,} series ({freq}); hold-out: the last {spec.horizon} periods"
+        + ("" if report.calibrated_out_of_sample else " (single window: weights and intervals in-sample)")
+    )
+    console.print(_metric_table("hold-out accuracy (coverage = p10..p90, %)", report.overall(), METRIC_COLUMNS))
+    weights = ", ".join(f"{name} {w:.2f}" for name, w in report.weights.items())
+    timing = ", ".join(f"{name} {s:.1f}s" for name, s in report.seconds.items())
+    console.print(f"ensemble weights: {weights}\ntime: {timing}")
+
+
 def main() -> None:
     """Entry point: user errors become one red line and an exit code, never a traceback."""
     try:

@@ -59,8 +59,9 @@ def future_dates(frame: SeriesFrame, h: int) -> pd.DataFrame:
 
 
 def tidy_forecast(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sorted forecast with non-negative, non-crossing quantiles (sales cannot be negative)."""
-    out = frame.loc[:, FORECAST_COLUMNS].copy()
+    """Sorted forecast with non-negative, non-crossing quantiles (sales cannot be negative); a `method`
+    column (model or cold_start) is kept when present."""
+    out = frame.loc[:, [*FORECAST_COLUMNS, *(["method"] if "method" in frame else [])]].copy()
     values = np.clip(out[["p10", "p50", "p90"]].to_numpy(dtype="float64"), 0.0, None)
     values.sort(axis=1)
     out[["p10", "p50", "p90"]] = values
@@ -69,9 +70,14 @@ def tidy_forecast(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class ConformalIntervals:
-    """Split-conformal p10/p90: per-series empirical quantiles of backtest residuals (actual - p50),
-    added to the point forecast. Series with fewer than `min_residuals` residuals use quantiles pooled
-    over all series after scaling each residual by its series' mean absolute actual."""
+    """Split-conformal p10/p90 from backtest residuals (actual - p50), added to the point forecast.
+
+    A series' offsets blend its own residual quantiles with quantiles pooled over all series (each
+    residual scaled by its series' mean absolute actual, then rescaled): a few dozen residuals per
+    series make noisy tail quantiles, and pooling steadies them. Series without residuals of their
+    own (new ones) get the pooled offsets alone. Quantile levels carry the finite-sample correction
+    of split conformal prediction, ceil((n + 1) q) / n.
+    """
 
     per_series: pd.DataFrame  # index unique_id; columns lo, hi
     pooled_scaled: tuple[float, float]
@@ -79,25 +85,35 @@ class ConformalIntervals:
 
     def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
         out = forecast.copy()
-        offsets = self.per_series.reindex(out[ID])
-        scale = self.scale.reindex(out[ID]).fillna(float(self.scale.median()) if len(self.scale) else 1.0)
-        lo = offsets["lo"].to_numpy()
-        hi = offsets["hi"].to_numpy()
-        missing = np.isnan(lo)
-        lo[missing] = self.pooled_scaled[0] * scale.to_numpy()[missing]
-        hi[missing] = self.pooled_scaled[1] * scale.to_numpy()[missing]
-        out["p10"] = out["p50"].to_numpy() + lo
-        out["p90"] = out["p50"].to_numpy() + hi
+        default_scale = float(self.scale.median()) if len(self.scale) else 1.0
+        scale = self.scale.reindex(out[ID]).fillna(default_scale).to_numpy()
+        pooled_lo = self.pooled_scaled[0] * scale
+        pooled_hi = self.pooled_scaled[1] * scale
+        own = self.per_series.reindex(out[ID])
+        lo = np.where(own["lo"].isna(), pooled_lo, (own["lo"].to_numpy() + pooled_lo) / 2)
+        hi = np.where(own["hi"].isna(), pooled_hi, (own["hi"].to_numpy() + pooled_hi) / 2)
+        modelled = (out["method"] == "model").to_numpy() if "method" in out else np.ones(len(out), dtype=bool)
+        point = out["p50"].to_numpy()
+        out["p10"] = np.where(modelled, point + lo, out["p10"].to_numpy() if "p10" in out else point)
+        out["p90"] = np.where(modelled, point + hi, out["p90"].to_numpy() if "p90" in out else point)
         return out
 
 
+def _conformal_levels(n: int, low: float, high: float) -> tuple[float, float]:
+    if n < 1:
+        return low, high
+    return max(0.0, np.floor((n + 1) * low) / n), min(1.0, np.ceil((n + 1) * high) / n)
+
+
 def fit_conformal(
-    residuals: pd.DataFrame, low: float = 0.1, high: float = 0.9, min_residuals: int = 20
+    residuals: pd.DataFrame, low: float = 0.1, high: float = 0.9, min_residuals: int = 14
 ) -> ConformalIntervals:
     """From a frame of unique_id, y (actual) and residual (actual - p50)."""
     grouped = residuals.groupby(ID, sort=False)
     counts = grouped.size()
-    quantiles = pd.DataFrame({"lo": grouped["residual"].quantile(low), "hi": grouped["residual"].quantile(high)})
+    typical = int(counts.median()) if len(counts) else 0
+    q_low, q_high = _conformal_levels(typical, low, high)
+    quantiles = pd.DataFrame({"lo": grouped["residual"].quantile(q_low), "hi": grouped["residual"].quantile(q_high)})
     per_series = quantiles[counts.reindex(quantiles.index) >= min_residuals]
     scale = grouped["y"].apply(lambda y: float(np.mean(np.abs(y)))).replace(0.0, np.nan)
     scaled = residuals["residual"] / residuals[ID].map(scale)

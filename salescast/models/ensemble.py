@@ -18,6 +18,7 @@ from scipy.optimize import nnls
 from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
+from salescast.models.cold_start import cold_start_forecast, recent_levels
 
 WeightMethod = Literal["inverse_error", "nnls", "fixed"]
 
@@ -46,6 +47,14 @@ def combine(results: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
     return total
 
 
+def split_by_history(frame: SeriesFrame, min_history: int) -> tuple[SeriesFrame, SeriesFrame]:
+    """(series with at least `min_history` periods, the younger ones)."""
+    lengths = frame.lengths()
+    return frame.subset(lengths.index[lengths >= min_history].to_numpy()), frame.subset(
+        lengths.index[lengths < min_history].to_numpy()
+    )
+
+
 class EnsembleModel(Forecaster):
     family = "ensemble"
     uses_exog = True
@@ -55,35 +64,45 @@ class EnsembleModel(Forecaster):
         members: dict[str, Forecaster] | None = None,
         weights: dict[str, float] | None = None,
         method: WeightMethod = "inverse_error",
+        min_history: int = 28,
         **params: Any,
     ) -> None:
-        super().__init__(method=method, **params)
+        super().__init__(method=method, min_history=min_history, **params)
         self.members = members or {}
         self.weights = weights or {}
+        self._new: SeriesFrame | None = None  # series too young for the models: cold start
+        self._level = pd.Series(dtype=float)
+        self._static = pd.DataFrame()
 
     def _fit(self, frame: SeriesFrame) -> None:
-        for member in self.members.values():
-            if not member.is_fitted:
-                member.fit(frame)
+        """Members fit on the established series (those fitted already are kept); the others are kept
+        for cold start."""
         if not self.weights:
             raise DataValidationError("the ensemble needs weights: learn them from a backtest first")
+        established, new = split_by_history(frame, int(self.params["min_history"]))
+        if established.data.empty:
+            raise DataValidationError(
+                f"no series has {self.params['min_history']} periods of history: nothing to learn a profile from"
+            )
+        for member in self.members.values():
+            if not member.is_fitted:
+                member.fit(established)
+        self._new = new if not new.data.empty else None
+        self._level = recent_levels(established)
+        self._static = frame.static
 
     def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
-        combined: pd.DataFrame | None = None
+        weighted = []
         for name, weight in self.weights.items():
-            if weight == 0:
-                continue
-            forecast = self.members[name].predict(h, future_exog)[[ID, DS, "p50"]]
-            forecast = forecast.assign(p50=forecast["p50"] * weight)
-            combined = (
-                forecast
-                if combined is None
-                else combined.merge(forecast, on=[ID, DS], suffixes=("", "_m"))
-                .assign(p50=lambda f: f["p50"] + f["p50_m"])
-                .drop(columns=["p50_m"])
-            )
-        assert combined is not None
-        return combined.assign(p10=combined["p50"], p90=combined["p50"])
+            if weight != 0:
+                forecast = self.members[name].predict(h, future_exog)[[ID, DS, "p50"]]
+                weighted.append(forecast.assign(p50=forecast["p50"] * weight))
+        combined = pd.concat(weighted).groupby([ID, DS], sort=False, as_index=False)[["p50"]].sum()
+        combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method="model")
+        if self._new is None:
+            return combined
+        cold = cold_start_forecast(self._new, self._level, combined, self._static, h)
+        return pd.concat([combined, cold], ignore_index=True)
 
     def save(self, folder: Path) -> None:
         super().save(folder)
@@ -92,10 +111,16 @@ class EnsembleModel(Forecaster):
         (folder / "weights.json").write_text(json.dumps(self.weights, indent=2))
 
     def _state(self) -> Any:
-        return {"families": {name: type(m).family for name, m in self.members.items()}}
+        return {
+            "families": {name: type(m).family for name, m in self.members.items()},
+            "new": self._new,
+            "level": self._level,
+            "static": self._static,
+        }
 
     def _set_state(self, state: Any) -> None:
         self._member_families = state["families"]
+        self._new, self._level, self._static = state["new"], state["level"], state["static"]
 
     @classmethod
     def load(cls, folder: Path) -> EnsembleModel:

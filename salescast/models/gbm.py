@@ -177,7 +177,9 @@ class GradientBoostedModel(Forecaster):
     def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
         assert self._forecaster is not None
         x_df = self._features(self._future_exog(h, future_exog))
-        forecast = self._forecaster.predict(h, X_df=x_df)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Found null values in")
+            forecast = self._forecaster.predict(h, X_df=x_df)
         point = forecast[self.family].to_numpy(dtype="float64")
         return pd.DataFrame({ID: forecast[ID].astype(str), DS: forecast[DS], "p10": point, "p50": point, "p90": point})
 

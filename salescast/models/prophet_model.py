@@ -20,7 +20,7 @@ from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
 from salescast.errors import ConfigurationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
-from salescast.models.base import LEVEL, Forecaster, future_dates
+from salescast.models.base import LEVEL, Forecaster, future_dates, seasonal_period
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -33,7 +33,6 @@ TWO_YEARS = pd.Timedelta(days=730)  # Prophet's own threshold for fitting a year
 # while one series fits and predicts in about 0.1 s: below this many series, stay in this process.
 # (loky keeps its workers alive between calls, so a long job pays the start-up once.)
 PARALLEL_MIN_SERIES = 32
-MONTHLY_YEARLY_ORDER = 5  # 12 points a year identify at most 6 harmonics; fewer keeps the curve smooth
 
 
 def _quiet_logging() -> None:
@@ -96,8 +95,10 @@ def _seasonalities(freq: str, span: pd.Timedelta) -> dict[str, Any]:
         return {"weekly_seasonality": "auto", "yearly_seasonality": "auto"}
     if freq.startswith("W"):
         return {"weekly_seasonality": False, "yearly_seasonality": "auto"}
-    # Monthly and coarser: "auto" would use 10 harmonics, more than 12 points a year can pin down.
-    return {"weekly_seasonality": False, "yearly_seasonality": MONTHLY_YEARLY_ORDER if span >= TWO_YEARS else False}
+    # Monthly or quarterly: n points a year determine n/2 yearly harmonics exactly. Fewer leave a ringing
+    # error around a sharp month (a December peak); Prophet's "auto" 10 would only alias the first ones.
+    order = seasonal_period(freq) // 2
+    return {"weekly_seasonality": False, "yearly_seasonality": order if order and span >= TWO_YEARS else False}
 
 
 def _fit_series(history: pd.DataFrame, settings: _Settings) -> _SeriesModel:
@@ -258,15 +259,15 @@ class ProphetModel(Forecaster):
         plan = future_exog[[c for c in (ID, DS, "price", PROMOTION) if c in future_exog]].copy()
         plan[ID] = plan[ID].astype(str)
         plan[DS] = pd.to_datetime(plan[DS])
-        merged = future.merge(plan, on=[ID, DS], how="left", suffixes=("_default", ""))
-        for column in ("price", PROMOTION):
-            if column in plan:
-                planned = pd.to_numeric(merged[column], errors="coerce").astype("float64")
-                if column == "price":
-                    planned = planned.where(planned > 0)
-                merged[column] = planned.fillna(merged[f"{column}_default"])
-            else:
-                merged[column] = merged[f"{column}_default"]
+        merged = future.merge(
+            plan.rename(columns={"price": "price_plan", PROMOTION: "promotion_plan"}), on=[ID, DS], how="left"
+        )
+        if "price_plan" in merged:
+            planned = pd.to_numeric(merged["price_plan"], errors="coerce").astype("float64")
+            merged["price"] = planned.where(planned > 0).fillna(merged["price"])
+        if "promotion_plan" in merged:
+            planned = pd.to_numeric(merged["promotion_plan"], errors="coerce").astype("float64")
+            merged[PROMOTION] = planned.fillna(merged[PROMOTION])
         return merged[[ID, DS, "price", PROMOTION]]
 
     def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:

@@ -16,11 +16,15 @@ import pandas as pd
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import ConformalIntervals, Forecaster, fit_conformal, seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights
+from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights, split_by_history
 from salescast.training.backtest import BacktestResult, BacktestSpec, run_backtest
 from salescast.training.metrics import evaluate, series_scales
 
 ENSEMBLE = "ensemble"
+
+
+def default_min_history(freq: str) -> int:
+    return 28 if freq == "D" else 13 if freq.startswith("W") else 12
 
 
 @dataclass
@@ -56,12 +60,18 @@ def train(
     fixed_weights: dict[str, float] | None = None,
     model_params: dict[str, dict[str, object]] | None = None,
     progress: Callable[[str], None] | None = None,
+    min_history: int | None = None,
 ) -> tuple[EnsembleModel, TrainingReport]:
-    """Backtest `models` and the SeasonalNaive baseline, then fit the ensemble on the whole frame."""
+    """Backtest `models` and the SeasonalNaive baseline, then fit the ensemble on the whole frame.
+
+    Series shorter than `min_history` periods (default: 28 days, 13 weeks or 12 months) are left to
+    the cold start; they are neither trained on nor scored."""
     params = model_params or {}
+    min_history = min_history or default_min_history(frame.freq)
+    established, _ = split_by_history(frame, min_history)
     names = list(dict.fromkeys([*models, BASELINE]))
     factories = {name: model_factory(name, **params.get(name, {})) for name in names}
-    backtest = run_backtest(frame, factories, spec, progress)
+    backtest = run_backtest(established, factories, spec, progress)
     results = backtest.results
     windows = sorted(results["window"].unique())
     holdout_window = windows[-1]
@@ -99,10 +109,15 @@ def train(
     for name in members:
         if progress:
             progress(f"final fit: {name}")
-        model = factories[name]().fit(frame)
+        model = factories[name]().fit(established)
         model.intervals = fit_conformal(_residuals(results, name))
         fitted[name] = model
-    ensemble = EnsembleModel(members=fitted, weights=final_weights, method="fixed" if fixed_weights else weight_method)
+    ensemble = EnsembleModel(
+        members=fitted,
+        weights=final_weights,
+        method="fixed" if fixed_weights else weight_method,
+        min_history=min_history,
+    )
     ensemble.fit(frame)
     ensemble.intervals = fit_conformal(_residuals(results, ENSEMBLE))
     seconds = {**backtest.seconds, "final_fit": time.perf_counter() - started}
