@@ -1,8 +1,8 @@
 """The ensemble: a weighted average of fitted model families, its weights learned on backtest windows.
 
-`inverse_error` weights each family by 1 / MAE²; `nnls` solves non-negative least squares of the actuals
-on the families' forecasts; `fixed` takes the weights as given (the seed's XGBoost + Prophet average).
-Weights are normalised to sum to 1 and stored with the model.
+`inverse_error` weights each family by 1 / MAE²; `nnls` solves least squares of the actuals on the
+families' forecasts with weights constrained to be non-negative and to sum to 1; `fixed` takes the
+weights as given (the seed's XGBoost + Prophet average). Weights sum to 1 and are stored with the model.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def learn_weights(results: pd.DataFrame, models: list[str], method: WeightMethod
     y = results[Y].to_numpy(dtype=float)
     forecasts = results[models].to_numpy(dtype=float)
     if method == "nnls":
-        raw, _ = nnls(forecasts, y)
+        raw = _simplex_least_squares(forecasts, y)
     else:
         errors = np.mean(np.abs(forecasts - y[:, None]), axis=0)
         raw = 1.0 / np.maximum(errors, 1e-12) ** 2
@@ -38,6 +38,16 @@ def learn_weights(results: pd.DataFrame, models: list[str], method: WeightMethod
         raw = np.ones(len(models))
     weights = raw / raw.sum()
     return {model: float(w) for model, w in zip(models, weights, strict=True)}
+
+
+def _simplex_least_squares(forecasts: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares of y on the forecasts with non-negative weights that sum to 1: a row of
+    large weight appended to the system makes the sum constraint part of a plain NNLS problem."""
+    penalty = 1e3 * max(float(np.sqrt(np.mean(forecasts**2))), 1e-9) * np.sqrt(len(y))
+    system = np.vstack([forecasts, np.full((1, forecasts.shape[1]), penalty)])
+    target = np.append(y, penalty)
+    weights, _ = nnls(system, target)
+    return np.asarray(weights)
 
 
 def combine(results: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
