@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded defaults (SQLite, a local artifact folder, no server):
-# install, migrate, generate demo sales, ingest them, print what the store holds.
+# install, migrate, generate demo sales, ingest them, print what the store holds, then backtest the
+# model families against SeasonalNaive, learn the ensemble and print the hold-out metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,3 +12,4 @@ salescast init
 salescast generate --stores 5 --products 40 --days 730 --seed 7 --out .salescast/demo/sales.csv
 salescast ingest .salescast/demo/sales.csv
 salescast data summary
+salescast train --models lgbm,ets --horizon 28 --windows 2
