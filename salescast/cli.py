@@ -267,16 +267,24 @@ def train(
     ] = None,
     freq: Annotated[str | None, typer.Option(help="Series frequency (D, W-SUN, MS); inferred when omitted")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
+    reconcile: Annotated[
+        str | None,
+        typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
+    ] = None,
 ) -> None:
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
     from salescast.models.catalog import parse_models
     from salescast.training.backtest import BacktestSpec
+    from salescast.training.hierarchy import METHODS
     from salescast.training.train import train as train_models
 
     settings = get_settings()
     names = parse_models(models)
     method, fixed = _parse_weights(weights)
+    methods = [m.strip() for m in (reconcile or "").split(",") if m.strip()]
+    if unknown := [m for m in methods if m not in METHODS]:
+        raise typer.BadParameter(f"--reconcile: unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     engine = _engine(settings)
@@ -293,6 +301,7 @@ def train(
             fixed_weights=fixed,
             model_params=params,
             progress=lambda text: status.update(f"training: {text}"),
+            reconcile=methods,  # type: ignore[arg-type]
         )
     _print_training(report, frame.freq, len(frame.ids))
     folder = out or settings.home / "models" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -348,6 +357,12 @@ def _print_training(report: Any, freq: str, series: int) -> None:
     weights = ", ".join(f"{name} {w:.2f}" for name, w in report.weights.items())
     timing = ", ".join(f"{name} {s:.1f}s" for name, s in report.seconds.items())
     console.print(f"ensemble weights: {weights}\ntime: {timing}")
+    if report.reconciliation is not None:
+        table = report.reconciliation.set_index(["method", "level"])
+        table.index = [f"{m} / {lv}" for m, lv in table.index]
+        console.print(
+            _metric_table("ensemble hold-out accuracy by hierarchy level", table, ("mase", "wape", "mae", "rmse"))
+        )
 
 
 def main() -> None:

@@ -57,3 +57,23 @@ def test_fixed_weights_reproduce_the_seed_design(frame: SeriesFrame) -> None:
     holdout = report.backtest.results[report.backtest.results["window"] == 1]
     blended = (holdout["lgbm"] + holdout["ets"]) / 2
     assert float(report.overall()["mae"]["ensemble"]) == pytest.approx((blended - holdout["y"]).abs().mean())
+
+
+def test_reconciliation_effect_is_reported_per_level(frame: SeriesFrame) -> None:
+    _, report = train(
+        frame,
+        ["lgbm"],
+        BacktestSpec(horizon=14, windows=2),
+        model_params={"lgbm": {"n_estimators": 30}},
+        reconcile=("bottom_up", "mint_shrink"),
+    )
+
+    table = report.reconciliation
+    assert table is not None
+    assert set(table["method"]) == {"base", "bottom_up", "mint_shrink"}
+    assert set(table["level"]) == {"series", "category", "total"}
+    rows = table.set_index(["method", "level"])
+    # bottom-up keeps the series forecasts; MinT moves them towards the independent upper-level forecasts
+    assert float(rows.loc[("bottom_up", "series"), "mae"]) == pytest.approx(float(rows.loc[("base", "series"), "mae"]))
+    assert float(rows.loc[("mint_shrink", "series"), "mae"]) != pytest.approx(float(rows.loc[("base", "series"), "mae"]))
+    assert table["mae"].notna().all()
