@@ -81,3 +81,21 @@ def test_an_unreachable_database_is_reported_plainly(tmp_path: Path) -> None:
     assert result.returncode == 4
     assert "cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_generate_ingest_train_and_backtest(tmp_path: Path) -> None:
+    generated = salescast(tmp_path, "generate", "--stores", "1", "--products", "5", "--days", "240", "--out", "s.csv")
+    loaded = salescast(tmp_path, "ingest", "s.csv")
+    trained = salescast(tmp_path, "train", "--models", "lgbm", "--horizon", "14", "--out", "model")
+    tested = salescast(tmp_path, "backtest", "--models", "lgbm", "--horizon", "7", "--windows", "2", "--out", "bt.csv")
+    bad = salescast(tmp_path, "train", "--models", "lgbm,nope")
+
+    assert generated.returncode == 0 and loaded.returncode == 0, generated.stderr + loaded.stderr
+    assert trained.returncode == 0, trained.stderr
+    assert "hold-out accuracy" in trained.stdout and "snaive" in trained.stdout
+    assert (tmp_path / "model" / "manifest.json").is_file()
+    assert (tmp_path / "model" / "backtest_metrics.csv").is_file()
+    assert tested.returncode == 0, tested.stderr
+    assert "window 2" in tested.stdout
+    assert len((tmp_path / "bt.csv").read_text().splitlines()) == 1 + 2 * 7 * 5
+    assert bad.returncode == 2 and "unknown model(s) ['nope']" in bad.stderr
