@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     )
     holiday_country: str = Field(default="US", description="ISO country code for holiday calendars.")
 
+    # Artifact store (s3:// URIs); the endpoint is for S3-compatible servers such as MinIO or moto
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint URL; unset = AWS.")
+    s3_region: str = Field(default="us-east-1", description="Region of the S3 client.")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key for artifacts on S3 (SSE-KMS); unset = SSE-S3 (AES256)."
+    )
+
+    # Alerts
+    alert_url: str = Field(default="log://", description="log://, http(s)://webhook or sns://arn:aws:sns:…")
+    alert_retries: int = Field(default=3, ge=0, description="Webhook retries after the first attempt.")
+    alert_backoff_seconds: float = Field(default=1.0, ge=0.0, description="First webhook retry delay; doubles.")
+    alert_timeout_seconds: float = Field(default=5.0, gt=0.0, description="Timeout of one webhook request.")
+    sns_endpoint_url: str | None = Field(default=None, description="SNS endpoint URL; unset = AWS.")
+
     @field_validator("holiday_country")
     @classmethod
     def _upper_country(cls, value: str) -> str:

@@ -35,3 +35,19 @@ class NotFoundError(SalescastError):
     """A named thing (product, category, model, …) does not exist."""
 
     exit_code = 5
+
+
+class ArtifactIntegrityError(SalescastError):
+    """An artifact is not what was registered (checksum mismatch) or is not a safe archive; nothing was unpacked."""
+
+    exit_code = 6
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """No artifact is stored under a key (or version)."""
+
+
+class AlertDeliveryError(SalescastError):
+    """An alert could not be delivered to its sink."""
+
+    exit_code = 7

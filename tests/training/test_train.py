@@ -75,5 +75,7 @@ def test_reconciliation_effect_is_reported_per_level(frame: SeriesFrame) -> None
     rows = table.set_index(["method", "level"])
     # bottom-up keeps the series forecasts; MinT moves them towards the independent upper-level forecasts
     assert float(rows.loc[("bottom_up", "series"), "mae"]) == pytest.approx(float(rows.loc[("base", "series"), "mae"]))
-    assert float(rows.loc[("mint_shrink", "series"), "mae"]) != pytest.approx(float(rows.loc[("base", "series"), "mae"]))
+    assert float(rows.loc[("mint_shrink", "series"), "mae"]) != pytest.approx(
+        float(rows.loc[("base", "series"), "mae"])
+    )
     assert table["mae"].notna().all()

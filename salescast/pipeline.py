@@ -1,0 +1,210 @@
+"""The training pipeline: ingest -> features -> train -> backtest -> gate -> register -> promote.
+
+The seed's weekly job as one function: every step is the same call the CLI makes. A candidate that
+fails the gate is registered as rejected with its reasons and an alert goes out; one that passes is
+registered, promoted to `production` (when asked) and its forecasts are stored for serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select
+
+import salescast
+from salescast.config import Settings
+from salescast.data.ingest import IngestReport, ingest_file
+from salescast.data.presets import resolve_spec
+from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
+from salescast.features.frame import DS, ID, SeriesFrame, Y, load_series
+from salescast.models.base import seasonal_period
+from salescast.models.catalog import BASELINE, model_factory
+from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, split_by_history
+from salescast.monitoring.alerts import Alert, AlertSink
+from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
+from salescast.training.backtest import BacktestSpec, run_backtest
+from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
+from salescast.training.metrics import evaluate, series_scales
+from salescast.training.train import ENSEMBLE, default_min_history, train
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "demand"
+    models: list[str] = field(default_factory=lambda: ["lgbm", "ets"])
+    horizon: int = 28
+    windows: int = 2
+    weight_method: WeightMethod = "inverse_error"
+    fixed_weights: dict[str, float] | None = None
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gate: GateConfig = field(default_factory=GateConfig)
+    promote: bool = True
+    actor: str = "pipeline"
+
+
+@dataclass
+class PipelineResult:
+    version: ModelVersion
+    verdict: GateVerdict
+    promoted: bool
+    forecasts_stored: int
+    ingested: list[IngestReport]
+    seconds: dict[str, float]
+
+
+def frame_fingerprint(frame: SeriesFrame) -> str:
+    """sha256 of the training frame's content: the same data gives the same fingerprint."""
+    hashed = pd.util.hash_pandas_object(frame.data[[ID, DS, Y, *frame.exog]], index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _overall(metrics: pd.DataFrame, model: str) -> dict[str, float]:
+    row = metrics[(metrics["level"] == "overall") & (metrics["model"] == model)].iloc[0]
+    return {str(k): float(v) for k, v in row.drop(["level", "key", "model"]).items()}
+
+
+def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestSpec) -> dict[str, float]:
+    """The champion's configuration scored on the candidate's hold-out: its families refit up to the
+    same cutoff and combined with its weights, so both are judged on the same periods."""
+    holdout_spec = BacktestSpec(horizon=spec.horizon, windows=1, min_history=spec.min_history)
+    established, _ = split_by_history(frame, default_min_history(frame.freq))
+    factories = {name: model_factory(name, **champion.params.get(name, {})) for name in champion.weights}
+    results = run_backtest(established, factories, holdout_spec).results
+    results = results.assign(champion=combine(results, champion.weights))
+    history = frame.until(results["cutoff"].iloc[0]).data
+    scores = evaluate(results, ["champion"], series_scales(history, seasonal_period(frame.freq)))
+    return _overall(scores, "champion")
+
+
+def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel, horizon: int) -> int:
+    """Forecasts of every series for the horizon, kept per version (a new version never overwrites)."""
+    forecast = model.predict(horizon)
+    with engine.begin() as conn:
+        products = dict(conn.execute(select(Product.sku, Product.id)).all())
+        stores = dict(conn.execute(select(Store.code, Store.id)).all())
+        store_code, sku = forecast[ID].str.split("/", n=1).str[0], forecast[ID].str.split("/", n=1).str[1]
+        rows = pd.DataFrame(
+            {
+                "version_id": version.id,
+                "product_id": sku.map(products),
+                "store_id": store_code.map(stores),
+                "date": forecast[DS].dt.date,
+                "p10": forecast["p10"],
+                "p50": forecast["p50"],
+                "p90": forecast["p90"],
+                "method": forecast.get("method", "model"),
+            }
+        ).dropna(subset=["product_id", "store_id"])
+        conn.execute(delete(StoredForecast).where(StoredForecast.version_id == version.id))
+        records = [
+            {str(k): v for k, v in r.items()}
+            for r in rows.astype({"product_id": int, "store_id": int}).to_dict("records")
+        ]
+        if records:
+            conn.execute(insert(StoredForecast), records)
+    return len(rows)
+
+
+def run_pipeline(
+    engine: Engine,
+    registry: ModelRegistry,
+    alerts: AlertSink,
+    config: PipelineConfig,
+    settings: Settings,
+    new_files: Sequence[Path] = (),
+    progress: Progress | None = None,
+) -> PipelineResult:
+    seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(name: str) -> Iterator[None]:
+        if progress:
+            progress(name)
+        started = time.perf_counter()
+        yield
+        seconds[name] = time.perf_counter() - started
+
+    with timed("ingest"):
+        ingested = [ingest_file(engine, path, resolve_spec(None), settings) for path in new_files]
+    with timed("features"):
+        frame = load_series(engine)
+    spec = BacktestSpec(horizon=config.horizon, windows=config.windows)
+    with timed("train"):
+        model, report = train(
+            frame,
+            config.models,
+            spec,
+            weight_method=config.weight_method,
+            fixed_weights=config.fixed_weights,
+            model_params=config.model_params,
+            progress=progress,
+        )
+    with timed("gate"):
+        candidate = _overall(report.metrics, ENSEMBLE)
+        baseline = _overall(report.metrics, BASELINE)
+        champion_row = registry.current(config.name, PRODUCTION)
+        champion = champion_metrics(frame, champion_row, spec) if champion_row is not None else None
+        verdict = evaluate_gate(candidate, baseline, champion, config.gate)
+    with timed("register"), tempfile.TemporaryDirectory(prefix="salescast-model-") as tmp:
+        folder = Path(tmp) / "model"
+        model.save(folder)
+        report.metrics.to_csv(folder / "backtest_metrics.csv", index=False)
+        version = registry.register(
+            Candidate(
+                name=config.name,
+                families=list(config.models),
+                weights=model.weights,
+                params={name: dict(config.model_params.get(name, {})) for name in config.models},
+                features=list(frame.exog),
+                freq=frame.freq,
+                horizon=config.horizon,
+                data_fingerprint=frame_fingerprint(frame),
+                data_start=frame.data[DS].min().date(),
+                data_end=frame.data[DS].max().date(),
+                series=len(frame.ids),
+                package_version=salescast.__version__,
+                git_commit=git_commit(),
+                metrics={"candidate": candidate, "baseline": baseline, "champion": champion},
+                gate=verdict.as_dict(),
+                status="registered" if verdict.passed else "rejected",
+                reason=None if verdict.passed else "; ".join(verdict.reasons),
+            ),
+            folder,
+        )
+    promoted, stored = False, 0
+    if not verdict.passed:
+        alerts.send(
+            Alert(
+                event="model.rejected",
+                severity="warning",
+                summary=f"{config.name} v{version.version} was rejected by the gate",
+                details={"version": version.version, "reasons": verdict.reasons, "candidate": candidate},
+            )
+        )
+    elif config.promote:
+        with timed("promote"):
+            stored = store_forecasts(engine, version, model, config.horizon)
+            registry.set_alias(config.name, PRODUCTION, version.version, config.actor, "passed the gate")
+            promoted = True
+    return PipelineResult(version, verdict, promoted, stored, ingested, seconds)
