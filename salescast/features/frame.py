@@ -145,10 +145,12 @@ def load_series(engine: Engine, freq: str | None = None, min_date: str | None = 
         JOIN stores st ON st.id = s.store_id
         LEFT JOIN categories c ON c.id = p.category_id
         LEFT JOIN categories parent ON parent.id = c.parent_id
-        WHERE (:min_date IS NULL OR s.date >= :min_date)
+        {where}
         ORDER BY st.code, p.sku, s.date"""
     with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(text(query), {"min_date": min_date}).mappings().all())
+        where = "WHERE s.date >= :min_date" if min_date else ""
+        params = {"min_date": pd.Timestamp(min_date).date()} if min_date else {}
+        rows = pd.DataFrame(conn.execute(text(query.format(where=where)), params).mappings().all())
     if rows.empty:
         raise DataValidationError("the sales store holds no sales yet; ingest a file first")
     rows[ID] = rows["store"].astype(str) + "/" + rows["product"].astype(str)
