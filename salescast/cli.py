@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect the sales store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(help="The model registry: versions, aliases, promotion and rollback.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+pipeline_app = typer.Typer(help="The training pipeline: ingest, train, gate, register, promote.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 console = Console()
 errors = Console(stderr=True)
@@ -363,6 +367,218 @@ def _print_training(report: Any, freq: str, series: int) -> None:
         console.print(
             _metric_table("ensemble hold-out accuracy by hierarchy level", table, ("mase", "wape", "mae", "rmse"))
         )
+
+
+def _registry(settings: Settings) -> Any:
+    from salescast.registry.artifacts import artifact_store
+    from salescast.registry.versions import ModelRegistry
+
+    return ModelRegistry(_engine(settings), artifact_store(settings.resolved_artifact_uri, settings))
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    files: Annotated[list[Path] | None, typer.Argument(help="New sales files to ingest first")] = None,
+    name: Annotated[str, typer.Option(help="Registered model name")] = "demand",
+    models: Annotated[str, typer.Option(help="Comma-separated families")] = "lgbm,ets",
+    horizon: Annotated[int, typer.Option(min=1, help="Forecast horizon and hold-out length")] = 28,
+    windows: Annotated[int, typer.Option(min=1, help="Backtest windows")] = 2,
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
+) -> None:
+    """Ingest new files, train, backtest, gate, register and (if it passes) promote and store forecasts."""
+    from salescast.models.catalog import parse_models
+    from salescast.monitoring.alerts import alert_sink
+    from salescast.pipeline import PipelineConfig, run_pipeline
+
+    settings = get_settings()
+    config = PipelineConfig(name=name, models=parse_models(models), horizon=horizon, windows=windows, promote=promote)
+    registry = _registry(settings)
+    with console.status("pipeline") as status:
+        result = run_pipeline(
+            registry.engine,
+            registry,
+            alert_sink(settings.alert_url, settings),
+            config,
+            settings,
+            new_files=files or [],
+            progress=lambda text: status.update(f"pipeline: {text}"),
+        )
+    version = result.version
+    verdict = Table(title=f"gate: {name} v{version.version} {'passed' if result.verdict.passed else 'FAILED'}")
+    for column in ("metric", "against", "value", "reference", "rule", "ok"):
+        verdict.add_column(column)
+    for check in result.verdict.checks:
+        reference = "" if check.reference is None else f"{check.reference:.4g}"
+        verdict.add_row(
+            check.metric,
+            check.against,
+            f"{check.value:.4g}",
+            reference,
+            check.required,
+            "yes" if check.passed else "[red]no[/]",
+        )
+    console.print(verdict)
+    timing = ", ".join(f"{step} {s:.1f}s" for step, s in result.seconds.items())
+    state = (
+        f"promoted to production, {result.forecasts_stored:,} forecasts stored" if result.promoted else version.status
+    )
+    console.print(f"{name} v{version.version}: {state}\ntime: {timing}")
+
+
+@models_app.command("list")
+def models_list(name: Annotated[str | None, typer.Argument(help="Model name (all when omitted)")] = None) -> None:
+    """Registered versions with their status, aliases and hold-out MASE."""
+    registry = _registry(get_settings())
+    table = Table(title="model versions")
+    for column in ("name", "version", "created", "status", "aliases", "families", "series", "MASE", "vs naive"):
+        table.add_column(column)
+    aliases: dict[str, dict[int, list[str]]] = {}
+    for row in registry.versions(name):
+        if row.name not in aliases:
+            aliases[row.name] = {}
+            for alias, number in registry.aliases(row.name).items():
+                aliases[row.name].setdefault(number, []).append(alias)
+        candidate = (row.metrics or {}).get("candidate") or {}
+        baseline = (row.metrics or {}).get("baseline") or {}
+        table.add_row(
+            row.name,
+            str(row.version),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            row.status,
+            ",".join(aliases[row.name].get(row.version, [])),
+            ",".join(row.families),
+            f"{row.series:,}",
+            f"{candidate.get('mase', float('nan')):.3f}",
+            f"{baseline.get('mase', float('nan')):.3f}",
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    version: Annotated[str, typer.Argument(help="Version number or alias")] = "production",
+) -> None:
+    """Everything recorded about one version: lineage, metrics, gate verdict, artifact."""
+    row = _registry(get_settings()).version(name, version)
+    table = Table(title=f"{name} v{row.version}", show_header=False)
+    for field in (
+        "status",
+        "reason",
+        "created_at",
+        "families",
+        "weights",
+        "params",
+        "features",
+        "freq",
+        "horizon",
+        "series",
+        "data_start",
+        "data_end",
+        "data_fingerprint",
+        "package_version",
+        "git_commit",
+        "artifact_uri",
+        "artifact_sha256",
+        "artifact_size",
+        "artifact_version_id",
+    ):
+        table.add_row(field, str(getattr(row, field)))
+    for group, values in (row.metrics or {}).items():
+        if values:
+            table.add_row(f"metrics ({group})", ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    version: Annotated[int, typer.Argument(help="Version number")],
+    alias: Annotated[str, typer.Option(help="Alias to set")] = "production",
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail)")] = None,
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """Point an alias at a version (production: only after its artifact verifies and loads)."""
+    from salescast.models.ensemble import EnsembleModel
+
+    registry = _registry(get_settings())
+    if alias == "production":
+        registry.promote(name, version, actor, reason, verify=EnsembleModel.load)
+    else:
+        registry.set_alias(name, alias, version, actor, reason)
+    console.print(f"[green]{name} @{alias}[/] -> v{version}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    alias: Annotated[str, typer.Option(help="Alias to roll back")] = "production",
+    reason: Annotated[str | None, typer.Option(help="Why")] = None,
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """Point an alias back at the version it pointed to before."""
+    registry = _registry(get_settings())
+    registry.rollback(name, actor, alias, reason)
+    console.print(f"[green]{name} @{alias}[/] -> v{registry.alias(name, alias).version}")
+
+
+@models_app.command("diff")
+def models_diff(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    version_a: Annotated[str, typer.Argument(help="Version or alias")],
+    version_b: Annotated[str, typer.Argument(help="Version or alias")],
+) -> None:
+    """Two versions side by side: configuration, data and hold-out metrics."""
+    registry = _registry(get_settings())
+    a, b = registry.version(name, version_a), registry.version(name, version_b)
+    table = Table(title=f"{name}: v{a.version} vs v{b.version}")
+    for column in ("field", f"v{a.version}", f"v{b.version}"):
+        table.add_column(column)
+    for field in (
+        "status",
+        "families",
+        "weights",
+        "params",
+        "freq",
+        "horizon",
+        "series",
+        "data_start",
+        "data_end",
+        "data_fingerprint",
+        "git_commit",
+    ):
+        left, right = str(getattr(a, field)), str(getattr(b, field))
+        table.add_row(field, left, right if right == left else f"[yellow]{right}[/]")
+    metrics_a = (a.metrics or {}).get("candidate") or {}
+    metrics_b = (b.metrics or {}).get("candidate") or {}
+    for metric in sorted(set(metrics_a) | set(metrics_b)):
+        table.add_row(
+            metric, f"{metrics_a.get(metric, float('nan')):.4g}", f"{metrics_b.get(metric, float('nan')):.4g}"
+        )
+    console.print(table)
+
+
+@models_app.command("history")
+def models_history(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    alias: Annotated[str | None, typer.Option(help="Only this alias")] = None,
+) -> None:
+    """The audit trail of alias changes: who moved which alias from which version to which, when, why."""
+    registry = _registry(get_settings())
+    numbers = {row.id: row.version for row in registry.versions(name)}
+    table = Table(title=f"{name}: alias changes")
+    for column in ("at", "alias", "from", "to", "actor", "reason"):
+        table.add_column(column)
+    for event in registry.history(name, alias):
+        table.add_row(
+            f"{event.at:%Y-%m-%d %H:%M:%S}",
+            event.alias,
+            str(numbers.get(event.from_version_id, "-")),
+            str(numbers.get(event.to_version_id, "-")),
+            event.actor,
+            event.reason or "",
+        )
+    console.print(table)
 
 
 def main() -> None:
