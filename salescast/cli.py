@@ -327,7 +327,7 @@ def backtest(
     from salescast.features.frame import load_series
     from salescast.models.base import seasonal_period
     from salescast.models.catalog import BASELINE, model_factory, parse_models
-    from salescast.training.backtest import BacktestSpec, run_backtest
+    from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
     from salescast.training.metrics import evaluate, series_scales
 
     settings = get_settings()
@@ -340,8 +340,8 @@ def backtest(
         )
     season = seasonal_period(frame.freq)
     for number, (_, part) in enumerate(result.results.groupby("window"), start=1):
-        cutoff = part["cutoff"].iloc[0]
-        scores = evaluate(part, names, series_scales(frame.until(cutoff).data, season))
+        cutoff = part["cutoff"].max()
+        scores = evaluate(part, names, series_scales(frame.until(cutoffs_of(part)).data, season))
         overall = scores[scores["level"] == "overall"].set_index("model")
         columns = tuple(c for c in METRIC_COLUMNS if c != "coverage")
         console.print(_metric_table(f"window {number}: after {cutoff:%Y-%m-%d}", overall, columns))

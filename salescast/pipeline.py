@@ -31,7 +31,7 @@ from salescast.models.catalog import BASELINE, model_factory
 from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, split_by_history
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
-from salescast.training.backtest import BacktestSpec, run_backtest
+from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
 from salescast.training.metrics import evaluate, series_scales
 from salescast.training.train import ENSEMBLE, default_min_history, train
@@ -92,7 +92,7 @@ def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestS
     factories = {name: model_factory(name, **champion.params.get(name, {})) for name in champion.weights}
     results = run_backtest(established, factories, holdout_spec).results
     results = results.assign(champion=combine(results, champion.weights))
-    history = frame.until(results["cutoff"].iloc[0]).data
+    history = frame.until(cutoffs_of(results)).data
     scores = evaluate(results, ["champion"], series_scales(history, seasonal_period(frame.freq)))
     return _overall(scores, "champion")
 

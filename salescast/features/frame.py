@@ -46,9 +46,15 @@ class SeriesFrame:
             self.static[self.static[ID].isin(keep)].reset_index(drop=True),
         )
 
-    def until(self, cutoff: pd.Timestamp) -> SeriesFrame:
-        """The history up to and including `cutoff`: what a backtest window may see."""
-        return SeriesFrame(self.data[self.data[DS] <= cutoff].reset_index(drop=True), self.freq, self.static)
+    def until(self, cutoff: pd.Timestamp | pd.Series) -> SeriesFrame:
+        """The history up to and including `cutoff`: what a backtest window may see. A Series gives each
+        series its own cutoff (by unique_id); series it does not name are left out."""
+        if isinstance(cutoff, pd.Series):
+            limit = self.data[ID].map(cutoff)
+            keep = limit.notna() & (self.data[DS] <= limit)
+        else:
+            keep = self.data[DS] <= cutoff
+        return SeriesFrame(self.data[keep].reset_index(drop=True), self.freq, self.static)
 
 
 def infer_freq(dates: pd.Series) -> str:

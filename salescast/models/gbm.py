@@ -16,7 +16,9 @@ import pandas as pd
 import xgboost as xgb
 from mlforecast import MLForecast
 from mlforecast.lag_transforms import RollingMax, RollingMean, RollingMin, RollingStd
+from mlforecast.target_transforms import LocalMinMaxScaler
 
+from salescast.errors import ConfigurationError
 from salescast.features.calendar import calendar_features
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster, future_dates
@@ -51,6 +53,16 @@ def date_features_for(freq: str, country: str) -> list[Any]:
     return ["month", "quarter"]
 
 
+def _scalers(name: str) -> list[Any] | None:
+    """Per-series target scaling, so that one global model serves series of any size; min-max keeps the
+    target non-negative, as the Tweedie loss needs."""
+    if name == "none":
+        return None
+    if name == "minmax":
+        return [LocalMinMaxScaler()]
+    raise ConfigurationError(f"unknown scaler {name!r}; use minmax or none")
+
+
 def _running_mean_price(ids: pd.Series, price: pd.Series) -> pd.Series:
     """Mean of the positive prices seen so far in each series (rows sorted by series and date)."""
     positive = price.where(price > 0)
@@ -73,9 +85,11 @@ class GradientBoostedModel(Forecaster):
         country: str = "US",
         seed: int = 0,
         num_threads: int = 2,
+        scaler: str = "minmax",
         **params: Any,
     ) -> None:
         super().__init__(
+            scaler=scaler,
             n_estimators=n_estimators,
             learning_rate=learning_rate,
             num_leaves=num_leaves,
@@ -136,6 +150,7 @@ class GradientBoostedModel(Forecaster):
             lag_transforms=rolling_for(frame.freq),
             date_features=date_features_for(frame.freq, str(self.params["country"])),
             num_threads=int(self.params["num_threads"]),
+            target_transforms=_scalers(str(self.params["scaler"])),
         )
         return forecaster, self._features(data)
 

@@ -52,18 +52,21 @@ class BacktestResult:
         return part
 
 
-def cutoffs(frame: SeriesFrame, spec: BacktestSpec) -> list[pd.Timestamp]:
-    """The last training date of each window, oldest first."""
+def cutoffs(frame: SeriesFrame, spec: BacktestSpec) -> list[pd.Series]:
+    """Each window's cutoff (last training date) per series, oldest window first.
+
+    Windows count back from each series' own last date, so series that end at different dates (a
+    discontinued product, data sets of different vintages) are all evaluated on their last periods.
+    """
     offset = pd.tseries.frequencies.to_offset(frame.freq)
-    last = frame.data[DS].max()
+    last = frame.data.groupby(ID, sort=False)[DS].max()
     step = spec.step or spec.horizon
-    found = [last - offset * (spec.horizon + step * (spec.windows - 1 - w)) for w in range(spec.windows)]
-    if found[0] <= frame.data[DS].min():
-        raise DataValidationError(
-            f"the history ({frame.data[DS].min():%Y-%m-%d} .. {last:%Y-%m-%d}) is too short for "
-            f"{spec.windows} backtest window(s) of {spec.horizon} periods"
-        )
-    return found
+    return [last - offset * (spec.horizon + step * (spec.windows - 1 - w)) for w in range(spec.windows)]
+
+
+def cutoffs_of(results: pd.DataFrame) -> pd.Series:
+    """unique_id -> cutoff of the backtest rows given (one window)."""
+    return results.groupby(ID, sort=False)["cutoff"].first()
 
 
 def run_backtest(
@@ -82,8 +85,10 @@ def run_backtest(
         if len(eligible) == 0:
             continue
         train = history.subset(eligible)
-        end = cutoff + offset * spec.horizon
-        future = frame.data[(frame.data[DS] > cutoff) & (frame.data[DS] <= end) & frame.data[ID].isin(set(eligible))]
+        limit = frame.data[ID].map(cutoff)
+        end = frame.data[ID].map(cutoff + offset * spec.horizon)
+        inside = (frame.data[DS] > limit) & (frame.data[DS] <= end) & frame.data[ID].isin(set(eligible))
+        future = frame.data[inside]
         actuals = future[[ID, DS, Y]].reset_index(drop=True)
         plan = future.drop(columns=[Y])  # the known future: prices and promotions, never the target
         for name, factory in factories.items():
@@ -93,9 +98,12 @@ def run_backtest(
             forecast = factory().fit(train).predict(spec.horizon, future_exog=plan)
             seconds[name] += time.perf_counter() - started
             actuals = actuals.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
-        parts.append(actuals.assign(window=window, cutoff=cutoff))
+        parts.append(actuals.assign(window=window, cutoff=actuals[ID].map(cutoff)))
     if not parts:
-        raise DataValidationError(f"no series has {spec.min_history} periods of history before the first cutoff")
+        raise DataValidationError(
+            f"no series has {spec.min_history} periods of history before its first cutoff: the history is too "
+            f"short for {spec.windows} backtest window(s) of {spec.horizon} periods"
+        )
     results = pd.concat(parts, ignore_index=True)
     missing = results[list(factories)].isna().sum()
     if missing.any():

@@ -35,7 +35,7 @@ LEVEL_ORDER = ("series", "category", "store", "total")
 TOTAL = "total"
 UNKNOWN = "unknown"
 BASE = "base"
-WINDOW_KEYS = ("window", "cutoff")
+WINDOW_KEYS = ("window",)  # series of one window may have their own cutoffs: a window is summed whole
 _NODE = "unique_id"  # hierarchicalforecast's id column; holds internal node ids, never a series id
 _VALUE = "_base"  # internal model column: a model named like "x-lo" would be dropped by hierarchicalforecast
 
@@ -183,7 +183,8 @@ def reconcile(
         groups = {window: np.asarray(at) for window, at in results.groupby("window", sort=True).indices.items()}
     for window, positions in groups.items():
         part = results.iloc[positions]
-        cutoff = part["cutoff"].iloc[0] if "cutoff" in part else None
+        # The earliest cutoff of the window: no series' residuals come from after any series' cutoff.
+        cutoff = part["cutoff"].min() if "cutoff" in part else None
         chosen: Method = method
         past = None
         if method == "mint_shrink" and history_used is not None:

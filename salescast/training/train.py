@@ -17,7 +17,7 @@ from salescast.features.frame import DS, ID, SeriesFrame, Y, prepare
 from salescast.models.base import ConformalIntervals, Forecaster, fit_conformal, seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
 from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights, split_by_history
-from salescast.training.backtest import BacktestResult, BacktestSpec, run_backtest
+from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
 
@@ -96,14 +96,13 @@ def train(
     for name in scored:
         holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
     season = seasonal_period(frame.freq)
-    history = frame.until(holdout["cutoff"].iloc[0]).data
+    history = frame.until(cutoffs_of(holdout)).data
     groups = frame.static.set_index(ID)["category"] if "category" in frame.static else None
     metrics = evaluate(holdout, scored, series_scales(history, season), groups)
     per_window: list[pd.DataFrame] = []
     for window, part in results.groupby("window"):
-        cutoff = part["cutoff"].iloc[0]
-        scores = evaluate(part, scored, series_scales(frame.until(cutoff).data, season))
-        per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=cutoff))
+        scores = evaluate(part, scored, series_scales(frame.until(cutoffs_of(part)).data, season))
+        per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=part["cutoff"].max()))
     window_metrics = pd.concat(per_window, ignore_index=True)
 
     # The model to keep: every family refit on all history; weights and intervals from all windows.
@@ -161,7 +160,7 @@ def _reconciliation(
     calibration = results[results["window"] != holdout_window]
     history = calibration[[ID, DS, Y, ENSEMBLE]] if not calibration.empty else None
     season = seasonal_period(frame.freq)
-    scales = level_scales(frame.until(holdout["cutoff"].iloc[0]).data, frame.static, season, levels)
+    scales = level_scales(frame.until(cutoffs_of(holdout)).data, frame.static, season, levels)
     return reconciliation_report(
         holdout,
         frame.static,

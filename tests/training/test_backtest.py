@@ -11,6 +11,7 @@ import pytest
 
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
+from salescast.models.catalog import model_factory
 from salescast.models.gbm import LightGBMModel
 from salescast.training.backtest import BacktestSpec, cutoffs, run_backtest
 from tests.models.conftest import synthetic_frame
@@ -50,7 +51,7 @@ def test_windows_train_only_up_to_their_cutoff(frame: SeriesFrame) -> None:
 
     result = run_backtest(frame, {"spy": SpyModel}, spec)
 
-    expected = cutoffs(frame, spec)
+    expected = [c.max() for c in cutoffs(frame, spec)]
     assert [seen for seen, _ in SpyModel.seen] == expected
     assert all(Y not in columns for _, columns in SpyModel.seen)
     for window, cutoff in enumerate(expected):
@@ -62,9 +63,23 @@ def test_windows_train_only_up_to_their_cutoff(frame: SeriesFrame) -> None:
     assert expected[0] == last - pd.Timedelta(days=14 + 2 * 7)
 
 
+def test_series_ending_at_different_dates_are_each_scored_on_their_own_last_periods(frame: SeriesFrame) -> None:
+    first = frame.ids[0]
+    ended = frame.data[~((frame.data[ID] == first) & (frame.data[DS] > frame.data[DS].max() - pd.Timedelta(days=50)))]
+    uneven = SeriesFrame(ended.reset_index(drop=True), frame.freq, frame.static)
+
+    result = run_backtest(uneven, {"spy": SpyModel}, BacktestSpec(horizon=7, windows=1))
+
+    scored = result.results.groupby(ID)[DS].agg(["min", "max"])
+    assert set(scored.index) == set(frame.ids)
+    own_end = uneven.data.groupby(ID)[DS].max()
+    assert (scored["max"] == own_end.reindex(scored.index)).all()
+    assert (scored["min"] == own_end.reindex(scored.index) - pd.Timedelta(days=6)).all()
+
+
 def test_the_seed_hold_out_is_the_last_30_days(frame: SeriesFrame) -> None:
     (cutoff,) = cutoffs(frame, BacktestSpec(horizon=30, windows=1))
-    assert cutoff == frame.data[DS].max() - pd.Timedelta(days=30)
+    assert (cutoff == frame.data[DS].max() - pd.Timedelta(days=30)).all()
 
 
 def assert_no_lookahead(
@@ -79,14 +94,34 @@ def assert_no_lookahead(
 
 
 def test_gbm_features_do_not_look_ahead(frame: SeriesFrame) -> None:
-    model = LightGBMModel()
+    # Point in time: lags, rolling windows, calendar and price features (the target scaler, fitted per
+    # training window, is checked by the perturbation test below).
+    model = LightGBMModel(scaler="none")
     cutoff = frame.data[DS].max() - pd.Timedelta(days=40)
 
     assert_no_lookahead(model.feature_table, frame, cutoff)
 
 
+@pytest.mark.parametrize("name", ["lgbm", "ets", "snaive"])
+def test_changing_the_future_does_not_change_a_backtest_window(frame: SeriesFrame, name: str) -> None:
+    """Multiply every sale after the window's cutoff by 100: features, scaling and fitting must not notice."""
+    spec = BacktestSpec(horizon=14, windows=1)
+    (cutoff,) = cutoffs(frame, spec)
+    after = frame.data[DS] > frame.data[ID].map(cutoff)
+    distorted = SeriesFrame(
+        frame.data.assign(y=frame.data[Y].where(~after, frame.data[Y] * 100)), frame.freq, frame.static
+    )
+    factory = model_factory(name, **({"n_estimators": 30} if name == "lgbm" else {}))
+
+    honest = run_backtest(frame, {name: factory}, spec).results
+    tempted = run_backtest(distorted, {name: factory}, spec).results
+
+    np.testing.assert_allclose(honest[name].to_numpy(), tempted[name].to_numpy(), rtol=1e-9)
+    assert (tempted[Y].to_numpy() == honest[Y].to_numpy() * 100).all()
+
+
 def test_the_leakage_check_catches_a_feature_that_peeks_at_the_future(frame: SeriesFrame) -> None:
-    model = LightGBMModel()
+    model = LightGBMModel(scaler="none")
 
     def leaky(data: SeriesFrame) -> pd.DataFrame:
         table = model.feature_table(data)
