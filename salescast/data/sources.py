@@ -127,22 +127,33 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
         raise FileRefusedError(f"{path}: cannot parse as CSV: {exc}") from exc
     skipped: list[int] = []
     good_rows = 0
-    while True:
+    pending: pa.Table | None = None
+    found: list[LineProblem] = []
+    finished = False
+    while not finished:
         try:
             batch = reader.read_next_batch()
+            table = pa.Table.from_batches([batch])
+            pending = table if pending is None else pa.concat_tables([pending, table])
         except StopIteration:
-            break
+            finished = True
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise FileRefusedError(f"{path}: cannot parse as CSV after line {good_rows + 1}: {exc}") from exc
         skipped.extend(p.line for p in malformed)
         skipped.sort()
-        found, malformed[:] = list(malformed), []
-        for start in range(0, max(batch.num_rows, 1), chunk_rows):
-            piece = batch.slice(start, chunk_rows).to_pandas(types_mapper=_ARROW_STRINGS.get)
+        found.extend(malformed)
+        malformed.clear()
+        # Small Arrow blocks gathered into chunks of `chunk_rows`: Arrow reads several blocks ahead, so
+        # its memory is bounded by the block size, and validation still sees large, efficient chunks.
+        while pending is not None and (pending.num_rows >= chunk_rows or (finished and pending.num_rows)):
+            piece = pending.slice(0, chunk_rows).to_pandas(types_mapper=_ARROW_STRINGS.get)
+            pending = pending.slice(chunk_rows)
             ordinals = np.arange(good_rows, good_rows + len(piece))
             yield RawChunk(piece, _physical_lines(ordinals, skipped), found)
             good_rows += len(piece)
             found = []
+    if found:  # malformed lines after the last good row
+        yield RawChunk(pd.DataFrame({c: pd.Series(dtype="string") for c in used}), np.array([], dtype=int), found)
 
 
 # Arrow-backed pandas strings: validation's string operations then run in Arrow's compute kernels.
@@ -155,11 +166,11 @@ def _arrow_encoding(encoding: str) -> str:
 
 
 def _block_size(path: Path, chunk_rows: int) -> int:
-    """Bytes per Arrow block so that a block holds about `chunk_rows` rows, from the first lines' length."""
+    """Bytes per Arrow block: about `chunk_rows` rows (from the first lines' length), at most 2 MiB."""
     with path.open("rb") as handle:
         sample = handle.read(1 << 16)
     line_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
-    return int(min(max(chunk_rows * line_bytes, 1 << 16), 1 << 28))
+    return int(min(max(chunk_rows * line_bytes, 1 << 16), 1 << 21))
 
 
 def _physical_lines(ordinals: np.ndarray, skipped: list[int]) -> np.ndarray:

@@ -46,3 +46,13 @@ def test_m5_wide_rows_are_melted_in_bounded_chunks() -> None:
     assert sum(len(c.frame) for c in chunks) == 2 * 1913
     assert {"date", "item_id", "store_id", "units", "sell_price"} <= set(chunks[0].frame.columns)
     assert set(np.concatenate([c.lines for c in chunks]).tolist()) == {2, 3}
+
+
+def test_a_malformed_last_line_is_still_reported(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("date,product,units\n2024-01-01,A,1\n2024-01-02,A,2,oops\n")
+
+    chunks = list(iter_raw_chunks(path, resolve_spec(None), chunk_rows=100))
+
+    assert sum(len(c.frame) for c in chunks) == 1
+    assert [(p.line, p.reason) for c in chunks for p in c.malformed] == [(3, "malformed row: expected 3 fields, saw 4")]
