@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     alert_timeout_seconds: float = Field(default=5.0, gt=0.0, description="Timeout of one webhook request.")
     sns_endpoint_url: str | None = Field(default=None, description="SNS endpoint URL; unset = AWS.")
 
+    # Worker (`salescast worker` and the Airflow DAGs). Cron expressions are read as cron and Airflow read
+    # them (day of week 0 or 7 = Sunday), in UTC.
+    drop_uri: str = Field(default="", description="Folder or s3://bucket/prefix where daily sales files arrive.")
+    drop_preset: str | None = Field(default=None, description="Layout preset of the dropped files; unset = salescast.")
+    ingest_cron: str = Field(default="0 2 * * *", description="When the worker ingests the drop (cron, UTC).")
+    retrain_cron: str = Field(default="0 3 * * 1", description="When the worker retrains (cron, UTC; 1 = Monday).")
+    model_name: str = Field(default="demand", description="Registered model name the worker trains.")
+    pipeline_models: str = Field(default="lgbm,ets", description="Comma-separated model families the worker trains.")
+    pipeline_horizon: int = Field(default=28, gt=0, description="Forecast horizon and hold-out length, in periods.")
+    pipeline_windows: int = Field(default=2, gt=0, description="Backtest windows of a worker retrain.")
+
     @field_validator("holiday_country")
     @classmethod
     def _upper_country(cls, value: str) -> str:
