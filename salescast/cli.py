@@ -278,7 +278,7 @@ def train(
 ) -> None:
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
-    from salescast.models.catalog import parse_models
+    from salescast.models.catalog import family_params, parse_models
     from salescast.training.backtest import BacktestSpec
     from salescast.training.hierarchy import METHODS
     from salescast.training.train import train as train_models
@@ -293,9 +293,7 @@ def train(
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     engine = _engine(settings)
     frame = load_series(engine, freq=freq)
-    params: dict[str, dict[str, object]] = {
-        n: {"country": settings.holiday_country} for n in names if n in {"lgbm", "xgb", "prophet"}
-    }
+    params: dict[str, dict[str, object]] = dict(family_params(names, settings.holiday_country))
     with console.status("training") as status:
         model, report = train_models(
             frame,
@@ -386,12 +384,20 @@ def pipeline_run(
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
 ) -> None:
     """Ingest new files, train, backtest, gate, register and (if it passes) promote and store forecasts."""
-    from salescast.models.catalog import parse_models
+    from salescast.models.catalog import family_params, parse_models
     from salescast.monitoring.alerts import alert_sink
     from salescast.pipeline import PipelineConfig, run_pipeline
 
     settings = get_settings()
-    config = PipelineConfig(name=name, models=parse_models(models), horizon=horizon, windows=windows, promote=promote)
+    names = parse_models(models)
+    config = PipelineConfig(
+        name=name,
+        models=names,
+        horizon=horizon,
+        windows=windows,
+        promote=promote,
+        model_params=family_params(names, settings.holiday_country),
+    )
     registry = _registry(settings)
     with console.status("pipeline") as status:
         result = run_pipeline(

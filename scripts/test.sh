@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/services.sh
 
-echo "== ruff" && .venv/bin/ruff check salescast tests bench && .venv/bin/ruff format --check salescast tests bench
+echo "== ruff" && .venv/bin/ruff check salescast tests bench deploy && .venv/bin/ruff format --check salescast tests bench deploy
 echo "== mypy" && .venv/bin/mypy salescast tests bench
 echo "== pytest" && .venv/bin/pytest "$@"

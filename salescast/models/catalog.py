@@ -59,6 +59,15 @@ def model_class(family: str) -> type[Forecaster]:
     return _load(_FAMILY_OF_CLASS[family])
 
 
+# Families that take the holiday calendar's country.
+_USES_COUNTRY = frozenset({"lgbm", "xgb", "prophet"})
+
+
+def family_params(names: list[str], country: str) -> dict[str, dict[str, Any]]:
+    """Per-family parameters that come from settings rather than from the model's defaults."""
+    return {name: {"country": country} for name in names if name in _USES_COUNTRY}
+
+
 def parse_models(spec: str) -> list[str]:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODEL_NAMES]

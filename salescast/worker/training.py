@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The families whose features include the holiday calendar, as `salescast train` configures them.
-_HOLIDAY_FAMILIES = frozenset({"lgbm", "xgb", "prophet"})
-
 
 class Pipeline(Protocol):
     """What `retrain` runs: `salescast.pipeline.run_pipeline`, or a light stand-in in tests."""
@@ -43,7 +40,7 @@ class Pipeline(Protocol):
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
     """The pipeline configuration the worker trains with; ConfigurationError for unknown model families."""
-    from salescast.models.catalog import parse_models
+    from salescast.models.catalog import family_params, parse_models
     from salescast.pipeline import PipelineConfig
 
     models = parse_models(settings.pipeline_models)
@@ -52,7 +49,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         models=models,
         horizon=settings.pipeline_horizon,
         windows=settings.pipeline_windows,
-        model_params={name: {"country": settings.holiday_country} for name in models if name in _HOLIDAY_FAMILIES},
+        model_params=family_params(models, settings.holiday_country),
         actor="worker",
     )
 
