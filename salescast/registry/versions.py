@@ -185,13 +185,19 @@ class ModelRegistry:
 
         def attempt() -> AliasEvent:
             with self.engine.begin() as conn:
-                now = dt.datetime.now(dt.UTC)
-                # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading.
+                # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading;
+                # the time is read once the lock is held, so audit order is commit order.
                 conn.execute(
-                    update(ModelAlias).where(ModelAlias.name == name, ModelAlias.alias == alias).values(updated_at=now)
+                    update(ModelAlias)
+                    .where(ModelAlias.name == name, ModelAlias.alias == alias)
+                    .values(updated_at=ModelAlias.updated_at)
                 )
+                now = dt.datetime.now(dt.UTC)
+                # FOR UPDATE: a row another caller created after our first statement is locked now too.
                 current = conn.scalar(
-                    select(ModelAlias.version_id).where(ModelAlias.name == name, ModelAlias.alias == alias)
+                    select(ModelAlias.version_id)
+                    .where(ModelAlias.name == name, ModelAlias.alias == alias)
+                    .with_for_update()
                 )
                 if current is None:
                     conn.execute(
@@ -201,7 +207,7 @@ class ModelRegistry:
                     conn.execute(
                         update(ModelAlias)
                         .where(ModelAlias.name == name, ModelAlias.alias == alias)
-                        .values(version_id=target.id)
+                        .values(version_id=target.id, updated_at=now)
                     )
                 return _audit(conn, name, alias, current, target.id, actor, reason, now)
 
@@ -236,7 +242,7 @@ class ModelRegistry:
 
     def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         with Session(self.engine, expire_on_commit=False) as session:
-            query = select(AliasEvent).where(AliasEvent.name == name).order_by(AliasEvent.at, AliasEvent.id)
+            query = select(AliasEvent).where(AliasEvent.name == name).order_by(AliasEvent.id)
             if alias:
                 query = query.where(AliasEvent.alias == alias)
             return list(session.scalars(query))

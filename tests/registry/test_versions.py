@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import filecmp
+import itertools
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -119,11 +121,34 @@ def test_concurrent_promotions_leave_one_alias_and_two_audit_rows(registry: Mode
     assert errors == []
     events = registry.history("demand", PRODUCTION)
     assert len(events) == 2
+    _assert_chained(events)
     assert registry.aliases("demand") == {PRODUCTION: registry.alias("demand", PRODUCTION).version}
     # The audit chains: the second change starts where the first one ended.
     assert events[0].from_version_id is None
     assert events[1].from_version_id == events[0].to_version_id
     assert registry.alias("demand", PRODUCTION).id == events[1].to_version_id
+
+
+def _assert_chained(events: list[Any]) -> None:
+    for before, after in itertools.pairwise(events):
+        assert after.from_version_id == before.to_version_id
+
+
+def test_a_burst_of_promotions_keeps_an_unbroken_audit_chain(registry: ModelRegistry, tmp_path: Path) -> None:
+    versions = [registry.register(candidate(), model_folder(tmp_path, c)).version for c in "abc"]
+    threads = [
+        threading.Thread(target=registry.set_alias, args=("demand", PRODUCTION, versions[i % 3], f"w{i}"))
+        for i in range(9)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    events = registry.history("demand", PRODUCTION)
+    assert len(events) == 9
+    _assert_chained(events)
+    assert registry.alias("demand", PRODUCTION).id == events[-1].to_version_id
 
 
 class CrashAfterUpload:
