@@ -3,12 +3,16 @@
 One model learns from every series: lags, rolling statistics, calendar and holiday features, price
 relative to the series' usual price, promotion flags and the static category and store. The Tweedie
 objective suits sales: non-negative, many zeros, a long right tail.
+
+Given a `dask.distributed` client, the features are built on the cluster, one partition of whole series
+per task, and the booster is trained by the library's own Dask estimator; the fitted pipeline then comes
+back as a local `MLForecast`, so predicting, saving and loading do not depend on the cluster.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
@@ -23,7 +27,12 @@ from salescast.features.calendar import calendar_features
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster, future_dates
 
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
+
 STATIC = ("store", "category")
+SMALL_TRAINING_ROWS = 200_000
 
 
 def lags_for(freq: str, history: int) -> list[int]:
@@ -86,8 +95,11 @@ class GradientBoostedModel(Forecaster):
         seed: int = 0,
         num_threads: int = 2,
         scaler: str = "minmax",
+        client: Client | None = None,
         **params: Any,
     ) -> None:
+        # The client says where to train, not what to learn: it is no parameter and is never saved.
+        self.client = client
         super().__init__(
             scaler=scaler,
             n_estimators=n_estimators,
@@ -99,6 +111,7 @@ class GradientBoostedModel(Forecaster):
             **params,
         )
         self._forecaster: MLForecast | None = None
+        self._threads = num_threads
         self._reference_price: pd.Series | None = None
         self._last_exog: pd.DataFrame | None = None
         self._static: pd.DataFrame | None = None
@@ -143,13 +156,16 @@ class GradientBoostedModel(Forecaster):
             }
         )
         history = int(frame.lengths().median())
+        # Small training sets gain nothing from a second OpenMP thread, and spinning threads slow to a
+        # crawl when another process shares the cores.
+        self._threads = int(self.params["num_threads"]) if len(data) >= SMALL_TRAINING_ROWS else 1
         forecaster = MLForecast(
             models={self.family: self._regressor()},
             freq=frame.freq,
             lags=lags_for(frame.freq, history),
             lag_transforms=rolling_for(frame.freq),
             date_features=date_features_for(frame.freq, str(self.params["country"])),
-            num_threads=int(self.params["num_threads"]),
+            num_threads=self._threads,
             target_transforms=_scalers(str(self.params["scaler"])),
         )
         return forecaster, self._features(data)
@@ -164,13 +180,65 @@ class GradientBoostedModel(Forecaster):
         return table
 
     def _fit(self, frame: SeriesFrame) -> None:
-        self._forecaster, train = self._prepare(frame)
-        with warnings.catch_warnings():
-            # dropna=False: young series have NaN lags rather than no rows; the trees handle NaN.
-            warnings.filterwarnings("ignore", message="Found null values in")
-            self._forecaster.fit(train, static_features=list(STATIC), dropna=False)
+        if self.client is not None:
+            self._forecaster = self._fit_distributed(frame, self.client)
+        else:
+            self._forecaster, train = self._prepare(frame)
+            with warnings.catch_warnings():
+                # dropna=False: young series have NaN lags rather than no rows; the trees handle NaN.
+                warnings.filterwarnings("ignore", message="Found null values in")
+                self._forecaster.fit(train, static_features=list(STATIC), dropna=False)
         last = frame.data.groupby(ID, sort=False).tail(1)
         self._last_exog = last[[ID, DS, *[c for c in ("price", "on_promotion") if c in last]]].reset_index(drop=True)
+
+    def _fit_distributed(self, frame: SeriesFrame, client: Client) -> MLForecast:
+        """The same features and booster as the local fit, computed on the Dask cluster.
+
+        `DistributedMLForecast.preprocess` builds the features per partition of whole series; the booster
+        is trained on that Dask frame by `_fit_on_dask`; `to_local` then gathers the series state
+        (last values, scalers) into a plain `MLForecast` holding the local booster.
+        """
+        import dask.dataframe as dd
+        from mlforecast.distributed import DistributedMLForecast
+
+        local, train = self._prepare(frame)  # the local pipeline's settings, so that both build the same features
+        categorical = {column: train[column].dtype for column in STATIC}
+        workers = max(1, len(client.scheduler_info()["workers"]))
+        partitions = max(1, min(len(frame.ids), workers))
+        # Fugue, under the distributed pipeline, cannot carry pandas categoricals: the static columns
+        # travel as strings and get their categories back before training and after `to_local`.
+        data = dd.from_pandas(train.astype(dict.fromkeys(STATIC, str)), npartitions=partitions, sort=False)
+        settings = local.ts
+        pipeline = DistributedMLForecast(
+            models={},
+            freq=settings.freq,
+            lags=settings.lags,
+            lag_transforms=settings.lag_transforms,
+            date_features=settings.date_features,
+            num_threads=settings.num_threads,
+            target_transforms=settings.target_transforms,
+            engine=client,
+            num_partitions=partitions,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Found null values in")
+            table = pipeline.preprocess(data, static_features=list(STATIC), dropna=False)
+        features = [column for column in table.columns if column not in (ID, DS, Y)]
+        # Fugue hands back nullable (Arrow) dtypes; XGBoost's Dask path is orders of magnitude slower on
+        # them, and NaN floats are what the local fit sees.
+        numeric = {column: "float64" for column in [*features, Y] if column not in STATIC}
+        table = table.astype({**numeric, **categorical})
+        pipeline.models_ = {self.family: self._fit_on_dask(table[features], table[Y], client)}
+        fitted = pipeline.to_local()
+        ts = fitted.ts
+        ts.uids = pd.Index(np.asarray(ts.uids, dtype=str), dtype=object)
+        ts.last_dates = pd.DatetimeIndex(ts.last_dates).as_unit("ns")
+        ts.static_features_ = ts.static_features_.astype({ID: object, **categorical})
+        return fitted
+
+    def _fit_on_dask(self, features: dd.DataFrame, target: dd.Series, client: Client) -> Any:
+        """Train the library's Dask estimator on the feature table; returns the fitted local regressor."""
+        raise NotImplementedError
 
     def _future_exog(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
         """Future price and promotion: the plan when given, else the last price and no promotion."""
@@ -228,9 +296,18 @@ class LightGBMModel(GradientBoostedModel):
             subsample_freq=1,
             colsample_bytree=0.8,
             random_state=p["seed"],
-            n_jobs=p["num_threads"],
+            n_jobs=self._threads,
             verbosity=-1,
         )
+
+    def _fit_on_dask(self, features: dd.DataFrame, target: dd.Series, client: Client) -> Any:
+        from mlforecast.distributed.models.dask.lgb import DaskLGBMForecast
+
+        # Data-parallel LightGBM: each worker bins and bags its own partitions and the histograms are
+        # reduced over LightGBM's network, so the trees resemble a local fit's without equalling them.
+        trained = DaskLGBMForecast(client=client, **self._regressor().get_params())
+        trained.fit(features, target)
+        return trained.model_
 
 
 class XGBoostModel(GradientBoostedModel):
@@ -250,5 +327,17 @@ class XGBoostModel(GradientBoostedModel):
             subsample=0.8,
             colsample_bytree=0.8,
             random_state=p["seed"],
-            n_jobs=p["num_threads"],
+            n_jobs=self._threads,
         )
+
+    def _fit_on_dask(self, features: dd.DataFrame, target: dd.Series, client: Client) -> Any:
+        from xgboost.dask import DaskXGBRegressor
+
+        local = self._regressor()
+        trained = DaskXGBRegressor(**local.get_params())
+        trained.client = client
+        trained.fit(features, target)
+        # mlforecast's DaskXGBForecast reloads the booster into a default XGBRegressor, which lacks
+        # enable_categorical and so cannot read the categorical static columns: reload it into ours.
+        local.load_model(bytearray(trained.get_booster().save_raw("ubj")))
+        return local
