@@ -410,6 +410,7 @@ def pipeline_run(
             progress=lambda text: status.update(f"pipeline: {text}"),
         )
     version = result.version
+    _print_training(result.report, version.freq, version.series)
     verdict = Table(title=f"gate: {name} v{version.version} {'passed' if result.verdict.passed else 'FAILED'}")
     for column in ("metric", "against", "value", "reference", "rule", "ok"):
         verdict.add_column(column)

@@ -34,7 +34,7 @@ from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
 from salescast.training.metrics import evaluate, series_scales
-from salescast.training.train import ENSEMBLE, default_min_history, train
+from salescast.training.train import ENSEMBLE, TrainingReport, default_min_history, train
 
 Progress = Callable[[str], None]
 
@@ -61,6 +61,7 @@ class PipelineResult:
     forecasts_stored: int
     ingested: list[IngestReport]
     seconds: dict[str, float]
+    report: TrainingReport
 
 
 def frame_fingerprint(frame: SeriesFrame) -> str:
@@ -207,4 +208,4 @@ def run_pipeline(
             stored = store_forecasts(engine, version, model, config.horizon)
             registry.set_alias(config.name, PRODUCTION, version.version, config.actor, "passed the gate")
             promoted = True
-    return PipelineResult(version, verdict, promoted, stored, ingested, seconds)
+    return PipelineResult(version, verdict, promoted, stored, ingested, seconds, report)
