@@ -275,13 +275,17 @@ def train(
         str | None,
         typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
     ] = None,
+    compute_url: Annotated[
+        str | None,
+        typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local"),
+    ] = None,
 ) -> None:
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
     from salescast.models.catalog import family_params, parse_models
     from salescast.training.backtest import BacktestSpec
+    from salescast.training.engine import compute_engine, train_on
     from salescast.training.hierarchy import METHODS
-    from salescast.training.train import train as train_models
 
     settings = get_settings()
     names = parse_models(models)
@@ -294,8 +298,9 @@ def train(
     engine = _engine(settings)
     frame = load_series(engine, freq=freq)
     params: dict[str, dict[str, object]] = dict(family_params(names, settings.holiday_country))
-    with console.status("training") as status:
-        model, report = train_models(
+    with compute_engine(compute_url or settings.compute_url) as compute, console.status("training") as status:
+        model, report = train_on(
+            compute,
             frame,
             names,
             BacktestSpec(horizon=horizon, windows=windows),

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     )
     artifact_uri: str = Field(default="", description="file://folder (default under home) or s3://bucket/prefix")
     redis_url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process cache")
+    compute_url: str = Field(
+        default="",
+        description="Where training runs: empty or local:// = this process; dask://host:port = a Dask scheduler; "
+        "dask://local = a Dask cluster started on this machine.",
+    )
 
     # Ingestion
     ingest_chunk_rows: int = Field(default=200_000, gt=0, description="Rows read and validated at a time.")

@@ -80,6 +80,18 @@ def _running_mean_price(ids: pd.Series, price: pd.Series) -> pd.Series:
     return (total / count.where(count > 0)).astype("float64")
 
 
+def _series_partitions(data: pd.DataFrame, partitions: int) -> dd.DataFrame:
+    """A Dask frame of about equal partitions of whole series, one per worker. mlforecast's own
+    repartitioning hashes series ids, which can leave a worker with one series; data-parallel LightGBM
+    then bins the features that worker is assigned from that series alone."""
+    import dask.dataframe as dd
+
+    ordered = data.sort_values([ID, DS], kind="stable")
+    # On an index of series ids, Dask's divisions never split a series.
+    ordered.index = pd.Index(ordered[ID].to_numpy(), dtype=object)
+    return dd.from_pandas(ordered, npartitions=max(1, min(partitions, ordered[ID].nunique())), sort=True)
+
+
 class GradientBoostedModel(Forecaster):
     """Shared by the LightGBM and XGBoost families; `_regressor` picks the library."""
 
@@ -198,16 +210,14 @@ class GradientBoostedModel(Forecaster):
         is trained on that Dask frame by `_fit_on_dask`; `to_local` then gathers the series state
         (last values, scalers) into a plain `MLForecast` holding the local booster.
         """
-        import dask.dataframe as dd
         from mlforecast.distributed import DistributedMLForecast
 
         local, train = self._prepare(frame)  # the local pipeline's settings, so that both build the same features
         categorical = {column: train[column].dtype for column in STATIC}
-        workers = max(1, len(client.scheduler_info()["workers"]))
-        partitions = max(1, min(len(frame.ids), workers))
+        workers = max(1, len(client.nthreads()))
         # Fugue, under the distributed pipeline, cannot carry pandas categoricals: the static columns
         # travel as strings and get their categories back before training and after `to_local`.
-        data = dd.from_pandas(train.astype(dict.fromkeys(STATIC, str)), npartitions=partitions, sort=False)
+        data = _series_partitions(train.astype(dict.fromkeys(STATIC, str)), workers)
         settings = local.ts
         pipeline = DistributedMLForecast(
             models={},
@@ -218,7 +228,6 @@ class GradientBoostedModel(Forecaster):
             num_threads=settings.num_threads,
             target_transforms=settings.target_transforms,
             engine=client,
-            num_partitions=partitions,
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Found null values in")
@@ -234,6 +243,9 @@ class GradientBoostedModel(Forecaster):
         ts.uids = pd.Index(np.asarray(ts.uids, dtype=str), dtype=object)
         ts.last_dates = pd.DatetimeIndex(ts.last_dates).as_unit("ns")
         ts.static_features_ = ts.static_features_.astype({ID: object, **categorical})
+        # The partitions carry DistributedMLForecast's feature namer, a closure that cannot be pickled; for
+        # these transforms (whole-number windows) it names the features as the local pipeline's does.
+        ts.lag_transforms_namer = settings.lag_transforms_namer
         return fitted
 
     def _fit_on_dask(self, features: dd.DataFrame, target: dd.Series, client: Client) -> Any:
@@ -306,7 +318,10 @@ class LightGBMModel(GradientBoostedModel):
         # Data-parallel LightGBM: each worker bins and bags its own partitions and the histograms are
         # reduced over LightGBM's network, so the trees resemble a local fit's without equalling them.
         trained = DaskLGBMForecast(client=client, **self._regressor().get_params())
-        trained.fit(features, target)
+        with warnings.catch_warnings():
+            # lightgbm.dask sizes its threads from the workers'; n_jobs stays for the local regressor.
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            trained.fit(features, target)
         return trained.model_
 
 

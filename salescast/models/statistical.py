@@ -1,9 +1,13 @@
 """Local statistical models from statsforecast: the SeasonalNaive baseline, ETS/Theta/ARIMA, and the
-intermittent-demand methods chosen per series by demand pattern."""
+intermittent-demand methods chosen per series by demand pattern.
+
+Given a `dask.distributed` client, the per-series fits run on the cluster through statsforecast's Fugue
+backend, which partitions the history by series; without one they run in this process.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,9 @@ from statsforecast.utils import ConformalIntervals
 
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import LEVEL, Forecaster, seasonal_period
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # Syntetos-Boylan-Croston classification thresholds on the average inter-demand interval (ADI) and
 # the squared coefficient of variation of the non-zero demand sizes (CV²).
@@ -49,6 +56,11 @@ class _StatsForecastFamily(Forecaster):
 
     min_history_seasons: ClassVar[int] = 2
 
+    def __init__(self, client: Client | None = None, **params: Any) -> None:
+        # The client says where to fit, not what to learn: it is no parameter and is never saved.
+        self.client = client
+        super().__init__(**params)
+
     def _models_for(self, pattern: str, season: int, h: int) -> Any:
         raise NotImplementedError
 
@@ -69,9 +81,26 @@ class _StatsForecastFamily(Forecaster):
             data = history[history[ID].isin(set(ids))]
             model = self._models_for(group, season, h)
             sf = StatsForecast(models=[model], freq=self._train.freq, n_jobs=1, fallback_model=_fallback(season, h))
-            forecast = sf.forecast(h=h, df=data, level=[LEVEL])
+            forecast = self._forecast(sf, data, h)
             parts.append(_rename(forecast, model.alias))
         return pd.concat(parts, ignore_index=True)
+
+    def _forecast(self, sf: StatsForecast, data: pd.DataFrame, h: int) -> pd.DataFrame:
+        """statsforecast fits at forecast time, so this is where a client puts the per-series work on the cluster."""
+        if self.client is None:
+            return sf.forecast(h=h, df=data, level=[LEVEL])
+        import dask.dataframe as dd
+        import fugue.api as fa
+
+        workers = max(1, len(self.client.nthreads()))
+        partitions = max(1, min(data[ID].nunique(), workers))
+        with fa.engine_context(self.client):
+            forecast: pd.DataFrame = fa.as_pandas(
+                sf.forecast(h=h, df=dd.from_pandas(data, npartitions=partitions), level=[LEVEL])
+            )
+        # Fugue's output schema is float32 and Arrow-typed: back to the local path's dtypes.
+        values = [column for column in forecast.columns if column not in (ID, DS)]
+        return forecast.astype({ID: object, DS: data[DS].dtype, **dict.fromkeys(values, "float64")})
 
     def _group_ids(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}
