@@ -387,6 +387,10 @@ def pipeline_run(
     horizon: Annotated[int, typer.Option(min=1, help="Forecast horizon and hold-out length")] = 28,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows")] = 2,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
+    compute_url: Annotated[
+        str | None,
+        typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local"),
+    ] = None,
 ) -> None:
     """Ingest new files, train, backtest, gate, register and (if it passes) promote and store forecasts."""
     from salescast.models.catalog import family_params, parse_models
@@ -402,6 +406,7 @@ def pipeline_run(
         windows=windows,
         promote=promote,
         model_params=family_params(names, settings.holiday_country),
+        compute_url=compute_url or "",
     )
     registry = _registry(settings)
     with console.status("pipeline") as status:

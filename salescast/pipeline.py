@@ -32,9 +32,10 @@ from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, spli
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
+from salescast.training.engine import compute_engine, train_on
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
 from salescast.training.metrics import evaluate, series_scales
-from salescast.training.train import ENSEMBLE, TrainingReport, default_min_history, train
+from salescast.training.train import ENSEMBLE, TrainingReport, default_min_history
 
 Progress = Callable[[str], None]
 
@@ -51,6 +52,7 @@ class PipelineConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     promote: bool = True
     actor: str = "pipeline"
+    compute_url: str = ""  # local:// or dask://…; empty: the settings' compute_url
 
 
 @dataclass
@@ -151,8 +153,9 @@ def run_pipeline(
     with timed("features"):
         frame = load_series(engine)
     spec = BacktestSpec(horizon=config.horizon, windows=config.windows)
-    with timed("train"):
-        model, report = train(
+    with timed("train"), compute_engine(config.compute_url or settings.compute_url) as compute:
+        model, report = train_on(
+            compute,
             frame,
             config.models,
             spec,
