@@ -255,6 +255,10 @@ def _metric_table(title: str, table: Any, columns: tuple[str, ...]) -> Table:
     return out
 
 
+EngineOption = Annotated[
+    str | None, typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local")
+]
+
 METRIC_COLUMNS = ("mase", "wape", "rmse", "mae", "r2", "mape", "smape", "bias", "coverage")
 # WAPE, MAPE, sMAPE, bias and coverage are in percent.
 
@@ -275,10 +279,7 @@ def train(
         str | None,
         typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
     ] = None,
-    compute_url: Annotated[
-        str | None,
-        typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local"),
-    ] = None,
+    compute_url: EngineOption = None,
 ) -> None:
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
@@ -387,10 +388,7 @@ def pipeline_run(
     horizon: Annotated[int, typer.Option(min=1, help="Forecast horizon and hold-out length")] = 28,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows")] = 2,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
-    compute_url: Annotated[
-        str | None,
-        typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local"),
-    ] = None,
+    compute_url: EngineOption = None,
 ) -> None:
     """Ingest new files, train, backtest, gate, register and (if it passes) promote and store forecasts."""
     from salescast.models.catalog import family_params, parse_models

@@ -106,7 +106,8 @@ def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel,
     with engine.begin() as conn:
         products = dict(conn.execute(select(Product.sku, Product.id)).all())
         stores = dict(conn.execute(select(Store.code, Store.id)).all())
-        store_code, sku = forecast[ID].str.split("/", n=1).str[0], forecast[ID].str.split("/", n=1).str[1]
+        parts = forecast[ID].str.split("/", n=1)
+        store_code, sku = parts.str[0], parts.str[1]
         rows = pd.DataFrame(
             {
                 "version_id": version.id,
