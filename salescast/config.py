@@ -75,6 +75,39 @@ class Settings(BaseSettings):
     pipeline_horizon: int = Field(default=28, gt=0, description="Forecast horizon and hold-out length, in periods.")
     pipeline_windows: int = Field(default=2, gt=0, description="Backtest windows of a worker retrain.")
 
+    # Serving (`salescast serve`). Cache and rate limiter are chosen by URL: memory:// (in-process) or
+    # redis://host:port/db; empty = redis_url when that is set, else memory://.
+    cache_url: str = Field(default="", description="memory:// or redis://…; empty = redis_url or memory://")
+    cache_ttl_seconds: int = Field(default=3600, gt=0, description="Lifetime of a cached response.")
+    cache_max_entries: int = Field(default=10_000, gt=0, description="Entries of the in-process cache (LRU).")
+    rate_limit_url: str = Field(default="", description="memory:// or redis://…; empty = redis_url or memory://")
+    rate_limit_per_second: float = Field(default=50.0, gt=0, description="Sustained requests per key per second.")
+    rate_limit_burst: int = Field(default=100, gt=0, description="Requests a key may make at once (bucket size).")
+    open_read: bool = Field(
+        default=False, description="Serve read routes without an API key (demo only; never in production)."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a replica trusts a looked-up key; revocation takes this long."
+    )
+    serve_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    serve_port: int = Field(default=8000, gt=0, lt=65536, description="Port the API listens on.")
+    serve_workers: int = Field(default=1, gt=0, description="Server worker processes.")
+    stored_forecast_days: int = Field(
+        default=91, gt=0, description="Days of forecasts stored per promoted version (a quarter, for serving)."
+    )
+    prediction_log_batch: int = Field(default=500, gt=0, description="Prediction-log rows written per batch.")
+    prediction_log_flush_seconds: float = Field(default=1.0, gt=0, description="Longest wait before a write.")
+    prediction_log_max_pending: int = Field(
+        default=100_000, gt=0, description="Rows held while the database is down; older ones are dropped beyond."
+    )
+    deployment_check_seconds: float = Field(
+        default=5.0, gt=0, description="How often a server checks its model aliases and rollout steps."
+    )
+    metrics_multiproc_dir: str | None = Field(
+        default=None, description="Folder for Prometheus metrics shared by several server workers."
+    )
+    log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
+
     @field_validator("holiday_country")
     @classmethod
     def _upper_country(cls, value: str) -> str:
@@ -83,6 +116,14 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'salescast.db'}"
+
+    @property
+    def resolved_cache_url(self) -> str:
+        return self.cache_url or self.redis_url or "memory://"
+
+    @property
+    def resolved_rate_limit_url(self) -> str:
+        return self.rate_limit_url or self.redis_url or "memory://"
 
     @property
     def resolved_artifact_uri(self) -> str:

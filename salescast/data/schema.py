@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -200,3 +202,79 @@ class StoredForecast(Base):
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
     method: Mapped[str] = mapped_column(String(20), default="model")  # model | cold_start
+
+
+class ApiKey(Base):
+    """An API key, stored as the sha256 of the secret: the secret itself is shown once, at creation.
+
+    Keys are 32 random bytes, so a fast hash is enough (no dictionary to guess from); `prefix` is the
+    non-secret start of the key, shown in listings and logs to tell keys apart.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PredictionLogEntry(Base):
+    """One served (or shadow-computed) forecast: written in batches, off the request path."""
+
+    __tablename__ = "prediction_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[str] = mapped_column(String(20))  # production | challenger | shadow
+    served: Mapped[bool] = mapped_column(Boolean)  # False for shadow results, which are never returned
+    route: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status_code: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what a shadow computed, for comparison
+
+    __table_args__ = (Index("ix_prediction_log_model_variant_at", "model_name", "model_version", "at"),)
+
+
+class Deployment(Base):
+    """Traffic between a model's production version and a candidate: a static split, a shadow, or a
+    rollout (all at once, canary, linear) whose steps each bake before the next; at most one active
+    deployment per model name."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    strategy: Mapped[str] = mapped_column(String(20))  # all_at_once | canary | linear | split | shadow
+    baseline_version: Mapped[int] = mapped_column(Integer)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[list[float]] = mapped_column(JSON)  # the candidate's share of traffic at each step
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    share: Mapped[float] = mapped_column(Float)  # the candidate's share now (0 once rolled back)
+    bake_seconds: Mapped[float] = mapped_column(Float)
+    step_started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    max_error_rate_increase: Mapped[float] = mapped_column(Float)
+    max_latency_ratio: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))  # active | completed | rolled_back | stopped
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+    __table_args__ = (
+        Index(
+            "uq_deployments_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
