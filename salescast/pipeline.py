@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import subprocess
 import tempfile
 import time
@@ -98,6 +99,13 @@ def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestS
     history = frame.until(cutoffs_of(results)).data
     scores = evaluate(results, ["champion"], series_scales(history, seasonal_period(frame.freq)))
     return _overall(scores, "champion")
+
+
+def stored_horizon(freq: str, horizon: int, days: int) -> int:
+    """Periods of forecasts to store: at least the model's horizon and enough to cover `days` (serving
+    answers "next quarter" from stored forecasts, whatever the training horizon was)."""
+    days_per_period = 1 if freq == "D" else 7 if freq.startswith("W") else 30
+    return max(horizon, math.ceil(days / days_per_period))
 
 
 def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel, horizon: int) -> int:
@@ -209,7 +217,8 @@ def run_pipeline(
         )
     elif config.promote:
         with timed("promote"):
-            stored = store_forecasts(engine, version, model, config.horizon)
+            periods = stored_horizon(frame.freq, config.horizon, settings.stored_forecast_days)
+            stored = store_forecasts(engine, version, model, periods)
             registry.set_alias(config.name, PRODUCTION, version.version, config.actor, "passed the gate")
             promoted = True
     return PipelineResult(version, verdict, promoted, stored, ingested, seconds, report)

@@ -17,7 +17,7 @@ from salescast.config import Settings
 from salescast.data.schema import StoredForecast
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.monitoring.alerts import LogAlertSink, WebhookAlertSink
-from salescast.pipeline import PipelineConfig, run_pipeline
+from salescast.pipeline import PipelineConfig, run_pipeline, stored_horizon
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import PRODUCTION, ModelRegistry
 
@@ -55,7 +55,8 @@ def test_a_first_run_registers_promotes_and_stores_forecasts(
     assert version.version == 1 and version.status == "registered"
     assert version.series == 16 and version.freq == "D" and len(version.data_fingerprint) == 64
     assert version.metrics["candidate"]["mase"] < version.metrics["baseline"]["mase"]
-    assert result.forecasts_stored == 16 * 14 == len(stored(engine, version.id))
+    # Serving answers up to a quarter ahead: more days are stored than the 14-day training horizon.
+    assert result.forecasts_stored == 16 * settings.stored_forecast_days == len(stored(engine, version.id))
     assert set(result.seconds) >= {"ingest", "features", "train", "gate", "register", "promote"}
 
 
@@ -122,3 +123,10 @@ def test_a_worse_candidate_is_rejected_with_an_alert_and_rollback_restores_forec
     with Session(engine) as session:
         versions_with_forecasts = session.scalar(select(func.count(func.distinct(StoredForecast.version_id))))
     assert versions_with_forecasts == 2
+
+
+def test_stored_horizon_covers_the_serving_days_in_periods_of_the_frame() -> None:
+    assert stored_horizon("D", 28, 91) == 91
+    assert stored_horizon("D", 120, 91) == 120
+    assert stored_horizon("W-SUN", 4, 91) == 13
+    assert stored_horizon("MS", 3, 91) == 4
