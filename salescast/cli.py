@@ -655,6 +655,44 @@ def worker(
         console.print("stopped")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: serve_host)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: serve_port)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: serve_workers)")] = None,
+    drain_seconds: Annotated[int, typer.Option(min=0, help="How long shutdown waits for requests in flight")] = 30,
+) -> None:
+    """Serve the forecast API (uvicorn). SIGTERM or Ctrl-C stops accepting, drains requests in flight,
+    flushes the prediction log, then exits."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    settings = get_settings()
+    host, port, workers = host or settings.serve_host, port or settings.serve_port, workers or settings.serve_workers
+    _engine(settings)  # migrate (and fail clearly on a bad database) before any worker starts
+    if workers > 1 and not settings.metrics_multiproc_dir:
+        # Worker processes each count their own requests; prometheus-client adds them up from a shared
+        # folder. The workers read their settings from the environment, so the folder goes there.
+        folder = tempfile.mkdtemp(prefix="salescast-metrics-")
+        os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    console.print(f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s)")
+    if settings.open_read:
+        console.print("[yellow]open read mode[/]: GET routes answer without an API key (demo setting)")
+    uvicorn.run(
+        "salescast.serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=drain_seconds,
+    )
+
+
 def main() -> None:
     """Entry point: user errors become one red line and an exit code, never a traceback."""
     try:

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
         default=None, description="Folder for Prometheus metrics shared by several server workers."
     )
     log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
+    log_level: str = Field(default="INFO", description="Lowest level logged (DEBUG, INFO, WARNING, ...).")
+    access_log: bool = Field(default=True, description="One log line per served request.")
 
     @field_validator("holiday_country")
     @classmethod

@@ -1,0 +1,58 @@
+"""The FastAPI application: `create_app()` builds it from the settings; `salescast serve` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse
+
+import salescast
+from salescast.config import Settings, get_settings
+from salescast.monitoring.logging import configure_logging
+from salescast.serving.middleware import RequestContextMiddleware
+from salescast.serving.problems import install_problem_handlers
+from salescast.serving.routes import catalog, forecasts, health, models
+from salescast.serving.state import build_state, close_state
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(build_state, settings, engine)
+        app.state.salescast = state
+        state.spawn(state.plans.refresh_forever(settings.deployment_check_seconds))
+        try:
+            yield
+        finally:
+            await close_state(state)
+
+    app = FastAPI(
+        title="salescast API",
+        version=salescast.__version__,
+        description="Sales forecasts from the production model: ranked products, per-product forecasts with "
+        "intervals, what-if scenarios, the catalogue and the model registry. Errors are RFC 9457 problem "
+        "details. Every forecast response names the model version that served it (body and X-Model-Version).",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    for router in (forecasts.router, catalog.router, models.router, health.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app

@@ -1,0 +1,39 @@
+"""AWS Lambda entry point (`salescast.serving.lambda_handler.handler`): the same app behind API Gateway,
+REST (payload v1) or HTTP API (v2) events, through Mangum.
+
+The state (database engine, key cache, loaded models) is built once per Lambda container, at cold start,
+and reused by every invocation that container serves. A Lambda has no life between invocations, so the
+server's background work is done inline instead: the traffic plan is refreshed when it is older than
+`deployment_check_seconds`, and the prediction log is flushed before the invocation returns (a frozen
+container would otherwise hold the rows until its next event).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mangum import Mangum
+
+from salescast.config import get_settings
+from salescast.serving.app import create_app
+from salescast.serving.state import build_state
+
+_settings = get_settings()
+_app = create_app(_settings)
+_state = build_state(_settings)
+_app.state.salescast = _state
+_asgi = Mangum(_app, lifespan="off")
+_refreshed = time.monotonic()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _refreshed
+    if time.monotonic() - _refreshed > _settings.deployment_check_seconds:
+        _state.plans.refresh()
+        _refreshed = time.monotonic()
+    try:
+        response: dict[str, Any] = _asgi(event, context)
+    finally:
+        _state.predictions.flush(timeout=5.0)
+    return response

@@ -1,0 +1,85 @@
+"""Request id, metrics and the access log as one plain ASGI middleware (no per-request task or copy:
+Starlette's BaseHTTPMiddleware would cost a good share of a cached request's time)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from salescast.monitoring.logging import request_id_var
+from salescast.monitoring.metrics import LATENCY, REQUESTS
+
+access = logging.getLogger("salescast.access")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = b"x-request-id"
+MODEL_VERSION = b"x-model-version"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        version = ""
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, version
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                for name, value in headers:
+                    if name == MODEL_VERSION:
+                        version = value.decode("latin-1")
+                headers.append((REQUEST_ID, request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = _route_template(scope)
+            REQUESTS.labels(route, scope["method"], str(status), version).inc()
+            LATENCY.labels(route).observe(seconds)
+            if self.access_log:
+                access.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                        "model_version": version or None,
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID:
+            candidate = value.decode("latin-1")
+            # A caller's id is kept for tracing across services, but only if it cannot forge log lines.
+            return candidate if _SAFE_REQUEST_ID.match(candidate) else None
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    # Unmatched paths are one label, not one per URL a scanner tries.
+    return path if isinstance(path, str) else "unmatched"

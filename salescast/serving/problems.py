@@ -1,0 +1,110 @@
+"""One error shape for the whole API: RFC 9457 (7807) problem details, never a stack trace.
+
+Each salescast error type carries its HTTP status (`errors.py`); this module is the one place that
+turns errors into responses. Anything unexpected is logged with its trace and answered as a bare 500
+that names the request id, so an operator can find the log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from salescast.errors import RateLimitedError, SalescastError
+from salescast.monitoring.logging import request_id_var
+from salescast.serving.encoding import PROBLEM_JSON, encode
+
+log = logging.getLogger("salescast.serving")
+PROBLEM_BASE = "https://salescast.dev/problems/"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "description": "An error, as RFC 9457 problem details",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "request_id": {"type": ["string", "null"]},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        }
+    },
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    title = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id_var.get(),
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(encode(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def _salescast_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SalescastError)
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if exc.http_status >= 500:
+        log.error("request.failed", extra={"error": type(exc).__name__, "detail": str(exc)})
+    return problem(exc.http_status, str(exc), request.url.path, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()
+    ]
+    detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+    return problem(422, f"invalid request: {detail}", request.url.path, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), request.url.path, dict(exc.headers or {}))
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    log.error("database.unavailable", extra={"path": request.url.path, "error": str(exc).splitlines()[0]})
+    return problem(503, "the database is unavailable; try again shortly", request.url.path, {"Retry-After": "5"})
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("request.crashed", extra={"path": request.url.path})
+    return problem(500, "internal error; the request id names it in the server's log", request.url.path)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SalescastError, _salescast_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""API routes: thin functions that validate, call one service and return a response."""

@@ -1,0 +1,88 @@
+"""Forecast routes: ranked products, one product's daily forecast, and live what-if scenarios."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from salescast.serving import queries
+from salescast.serving.models import what_if
+from salescast.serving.problems import PROBLEM_SCHEMA
+from salescast.serving.routing import ServedVersion
+from salescast.serving.schemas import ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
+from salescast.serving.security import Caller, predict_access, read_access, serving_state
+from salescast.serving.serve_forecast import serve_forecast
+
+router = APIRouter(prefix="/forecast", tags=["forecasts"], responses={code: PROBLEM_SCHEMA for code in (401, 403, 429)})
+Name = Annotated[str | None, Query(min_length=1, max_length=200)]
+
+
+@router.get("/top-products", response_model=TopProducts, responses={404: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA})
+async def top_products(
+    request: Request,
+    time_period: TimePeriod = "month",
+    category: Name = None,
+    store: Name = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    rank_by: RankBy = "units",
+    caller: Caller = Depends(read_access),
+) -> Response:
+    """Products ranked by their forecast over the next week, month (30 days) or quarter (91 days)."""
+    state = serving_state(request)
+    params = {"time_period": time_period, "category": category, "store": store, "limit": limit, "rank_by": rank_by}
+
+    def compute(served: ServedVersion) -> dict[str, Any]:
+        return queries.top_products(state.engine, served.id, time_period, category, store, limit, rank_by)
+
+    return await serve_forecast(state, caller, "top-products", params, compute, summarise=_ranking)
+
+
+def _ranking(body: dict[str, Any]) -> dict[str, Any]:
+    return {"products": [p["product_id"] for p in body["products"]], "total": body["total"]}
+
+
+@router.get(
+    "/products/{product_id}", response_model=ProductForecast, responses={404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA}
+)
+async def product_forecast(
+    request: Request,
+    product_id: Annotated[str, Path(min_length=1, max_length=200)],
+    horizon: Annotated[int, Query(ge=1, le=366)] = 28,
+    store: Name = None,
+    history_days: Annotated[int, Query(ge=0, le=730)] = 56,
+    caller: Caller = Depends(read_access),
+) -> Response:
+    """One product's daily forecast with p10/p50/p90, over all its stores or one, and its recent sales."""
+    state = serving_state(request)
+    params = {"product": product_id, "store": store, "horizon": horizon, "history_days": history_days}
+
+    def compute(served: ServedVersion) -> dict[str, Any]:
+        return queries.product_forecast(state.engine, served.id, product_id, store, horizon, history_days)
+
+    return await serve_forecast(state, caller, "product-forecast", params, compute)
+
+
+@router.post("/what-if", response_model=WhatIf, responses={404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA})
+async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller = Depends(predict_access)) -> Response:
+    """A product's forecast under a changed price or promotion plan, computed live by the model, beside
+    the forecast under today's plan."""
+    state = serving_state(request)
+    params = body.model_dump(mode="json", exclude_none=True)
+
+    def compute(served: ServedVersion) -> dict[str, Any]:
+        version = state.registry.version(state.settings.model_name, served.version)
+        return what_if(
+            state.engine,
+            state.models,
+            version,
+            body.product,
+            body.store,
+            body.horizon,
+            price=body.price,
+            price_change_pct=body.price_change_pct,
+            promotion_days=body.promotion_days,
+        )
+
+    return await serve_forecast(state, caller, "what-if", params, compute, cached=False)

@@ -1,0 +1,121 @@
+"""Model registry routes: models, their versions, and alias changes (promote, rollback) for admins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from salescast.data.schema import AliasEvent, ModelVersion
+from salescast.errors import NotFoundError
+from salescast.models.ensemble import EnsembleModel
+from salescast.registry.versions import PRODUCTION, ModelRegistry
+from salescast.serving.encoding import json_response
+from salescast.serving.problems import PROBLEM_SCHEMA
+from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, VersionSummary
+from salescast.serving.security import Caller, admin_access, read_access, serving_state
+
+router = APIRouter(prefix="/models", tags=["models"], responses={code: PROBLEM_SCHEMA for code in (401, 403, 429)})
+ModelName = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def model_summaries(registry: ModelRegistry) -> list[dict[str, Any]]:
+    by_name: dict[str, list[ModelVersion]] = {}
+    for row in registry.versions():
+        by_name.setdefault(row.name, []).append(row)
+    return [
+        {
+            "name": name,
+            "versions": len(rows),
+            "aliases": registry.aliases(name),
+            "latest_version": max(r.version for r in rows),
+        }
+        for name, rows in sorted(by_name.items())
+    ]
+
+
+def version_summaries(registry: ModelRegistry, name: str) -> list[dict[str, Any]]:
+    rows = registry.versions(name)
+    if not rows:
+        raise NotFoundError(f"no model named {name!r}")
+    aliases: dict[int, list[str]] = {}
+    for alias, number in registry.aliases(name).items():
+        aliases.setdefault(number, []).append(alias)
+    return [
+        {
+            "version": r.version,
+            "status": r.status,
+            "created_at": r.created_at.isoformat(),
+            "families": r.families,
+            "weights": r.weights,
+            "freq": r.freq,
+            "horizon": r.horizon,
+            "series": r.series,
+            "data_start": r.data_start.isoformat() if r.data_start else None,
+            "data_end": r.data_end.isoformat() if r.data_end else None,
+            "metrics": r.metrics,
+            "reason": r.reason,
+            "aliases": sorted(aliases.get(r.version, [])),
+        }
+        for r in rows
+    ]
+
+
+def _event(registry: ModelRegistry, event: AliasEvent) -> dict[str, Any]:
+    numbers = {row.id: row.version for row in registry.versions(event.name)}
+    return {
+        "name": event.name,
+        "alias": event.alias,
+        "from_version": numbers.get(event.from_version_id) if event.from_version_id else None,
+        "to_version": numbers.get(event.to_version_id) if event.to_version_id else None,
+        "actor": event.actor,
+        "reason": event.reason,
+        "at": event.at.isoformat(),
+    }
+
+
+@router.get("", response_model=list[ModelSummary])
+async def models(request: Request, caller: Caller = Depends(read_access)) -> Response:
+    """Registered models with their number of versions and where each alias points."""
+    return json_response(await run_in_threadpool(model_summaries, serving_state(request).registry))
+
+
+@router.get("/{name}/versions", response_model=list[VersionSummary], responses={404: PROBLEM_SCHEMA})
+async def versions(request: Request, name: ModelName, caller: Caller = Depends(read_access)) -> Response:
+    """Every version of a model: status, families, ensemble weights, data range, hold-out metrics, aliases."""
+    return json_response(await run_in_threadpool(version_summaries, serving_state(request).registry, name))
+
+
+@router.post(
+    "/{name}/aliases",
+    response_model=AliasEventOut,
+    responses={404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+)
+async def change_alias(
+    request: Request, name: ModelName, change: AliasChange, caller: Caller = Depends(admin_access)
+) -> Response:
+    """Point an alias at a version (production is verified first: its artifact must load) or roll it back.
+    The change is audited and this server switches at once; other replicas within deployment_check_seconds."""
+    state = serving_state(request)
+    actor = f"api:{caller.principal.prefix or caller.principal.name}"
+
+    def apply() -> dict[str, Any]:
+        registry = state.registry
+        if change.action == "set":
+            assert change.version is not None
+            # Forecasts first: the alias must never point at a version that has nothing to serve.
+            state.ensure_forecasts(registry.version(name, change.version))
+        if change.action == "rollback":
+            event = registry.rollback(name, actor, alias=change.alias, reason=change.reason)
+        elif change.alias == PRODUCTION:
+            assert change.version is not None
+            event = registry.promote(name, change.version, actor, change.reason, verify=EnsembleModel.load)
+        else:
+            assert change.version is not None
+            event = registry.set_alias(name, change.alias, change.version, actor, change.reason)
+        state.plans.refresh()
+        return _event(registry, event)
+
+    return json_response(await run_in_threadpool(apply))

@@ -1,0 +1,188 @@
+"""Response and request bodies of the API, for validation and the OpenAPI document.
+
+Routes send pre-encoded bytes on the hot path; these models are the contract those bytes keep (the
+schemathesis test checks every response against them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TimePeriod = Literal["week", "month", "quarter"]
+RankBy = Literal["units", "revenue"]
+
+
+class Served(BaseModel):
+    model: str = Field(description="Registered model name")
+    model_version: int = Field(description="The version that computed this answer")
+    generated_at: str = Field(description="When the answer was computed (ISO 8601, UTC)")
+
+
+class Interval(BaseModel):
+    p10: float
+    p50: float
+    p90: float
+
+
+class RankedProduct(BaseModel):
+    rank: int
+    product_id: str
+    name: str | None
+    category: str | None
+    units: Interval
+    revenue: float | None = Field(description="p50 units x the latest known unit price")
+    trend_pct: float | None = Field(description="Forecast vs the same number of days just before, in %")
+    history_units: float
+    method: Literal["model", "cold_start"]
+
+
+class TopProducts(Served):
+    products: list[RankedProduct]
+    total: int = Field(description="Products that matched, before the limit")
+    time_period: TimePeriod
+    period_start: str
+    period_end: str
+    category: str | None
+    store: str | None
+    rank_by: RankBy
+
+
+class ForecastDay(BaseModel):
+    date: str
+    p10: float
+    p50: float
+    p90: float
+    method: Literal["model", "cold_start"]
+
+
+class HistoryDay(BaseModel):
+    date: str
+    units: float
+
+
+class ProductForecast(Served):
+    product_id: str
+    name: str | None
+    category: str | None
+    store: str | None
+    horizon: int
+    forecast: list[ForecastDay]
+    history: list[HistoryDay]
+
+
+class WhatIfRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = Field(min_length=1, max_length=200, description="Product id (sku)")
+    store: str | None = Field(default=None, max_length=200, description="One store; all of them when omitted")
+    horizon: int = Field(default=28, ge=1, le=366)
+    price: float | None = Field(default=None, gt=0, description="New unit price over the horizon")
+    price_change_pct: float | None = Field(default=None, gt=-100, le=1000, description="Or a change vs today, %")
+    promotion_days: list[dt.date] | None = Field(default=None, max_length=366, description="Days on promotion")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> WhatIfRequest:
+        if self.price is not None and self.price_change_pct is not None:
+            raise ValueError("give price or price_change_pct, not both")
+        return self
+
+
+class WhatIfPoint(BaseModel):
+    date: str
+    p10: float
+    p50: float
+    p90: float
+
+
+class WhatIf(Served):
+    product_id: str
+    store: str | None
+    horizon: int
+    scenario: dict[str, object]
+    baseline: list[WhatIfPoint]
+    scenario_forecast: list[WhatIfPoint]
+    totals: dict[str, float | None]
+    responsive_families: list[str]
+
+
+class Category(BaseModel):
+    name: str
+    parent: str | None
+    products: int
+    subcategories: list[str]
+
+
+class ProductItem(BaseModel):
+    product_id: str
+    name: str | None
+    category: str | None
+    stores: int
+
+
+class ProductPage(BaseModel):
+    items: list[ProductItem]
+    page: int
+    page_size: int
+    total: int
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: int
+    aliases: dict[str, int]
+    latest_version: int
+
+
+class VersionSummary(BaseModel):
+    version: int
+    status: str
+    created_at: str
+    families: list[str]
+    weights: dict[str, float]
+    freq: str
+    horizon: int
+    series: int
+    data_start: str | None
+    data_end: str | None
+    metrics: dict[str, object]
+    reason: str | None
+    aliases: list[str]
+
+
+class AliasChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
+    version: int | None = Field(default=None, ge=1, description="Point the alias here (promote)")
+    action: Literal["set", "rollback"] = Field(default="set", description="rollback: back to the previous version")
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _version_for_set(self) -> AliasChange:
+        if self.action == "set" and self.version is None:
+            raise ValueError("action 'set' needs a version")
+        return self
+
+
+class AliasEventOut(BaseModel):
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str | None
+    at: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    model: str
+    model_version: int
+    database: str
