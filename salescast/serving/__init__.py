@@ -1,0 +1,1 @@
+"""Serving: the forecast API's building blocks (response cache, rate limiter, …)."""
