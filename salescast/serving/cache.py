@@ -66,6 +66,24 @@ class CacheBackend(Protocol):
     async def close(self) -> None: ...
 
 
+class NoCacheBackend:
+    """Caches nothing (`none://`): every request computes. For measuring and debugging the miss path."""
+
+    name = "none"
+
+    async def get(self, key: str) -> bytes | None:
+        return None
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        return None
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
 class MemoryCacheBackend:
     """An in-process cache: per-entry expiry, least recently used entries evicted beyond `max_entries`.
 
@@ -317,7 +335,7 @@ def cache_key(endpoint: str, params: Mapping[str, object], model: str, version: 
 
 
 def make_cache(settings: Settings) -> ResponseCache:
-    """The response cache `settings.resolved_cache_url` names: memory:// or redis:// / rediss://."""
+    """The response cache `settings.resolved_cache_url` names: memory://, redis:// / rediss://, or none://."""
     url = settings.resolved_cache_url
     scheme = urlsplit(url).scheme
     backend: CacheBackend
@@ -325,11 +343,13 @@ def make_cache(settings: Settings) -> ResponseCache:
         backend = MemoryCacheBackend(settings.cache_max_entries)
     elif scheme in ("redis", "rediss"):
         backend = RedisCacheBackend(url)
+    elif scheme == "none":
+        backend = NoCacheBackend()
     else:
         # Name the setting the URL came from; the URL itself stays out: it may carry a Redis password.
         setting = "cache_url" if settings.cache_url else "redis_url"
         raise ConfigurationError(
             f"{setting}: unsupported cache URL scheme {scheme!r}; "
-            "use memory:// or redis://host:port/db (rediss:// for TLS)"
+            "use memory://, redis://host:port/db (rediss:// for TLS) or none://"
         )
     return ResponseCache(backend, settings.cache_ttl_seconds)

@@ -15,6 +15,7 @@ from salescast.errors import ConfigurationError
 from salescast.serving.cache import (
     CacheBackend,
     MemoryCacheBackend,
+    NoCacheBackend,
     RedisCacheBackend,
     ResponseCache,
     cache_key,
@@ -353,6 +354,21 @@ async def test_make_cache_picks_the_backend_by_the_url_scheme(tmp_path: Path) ->
     assert isinstance(default.backend, MemoryCacheBackend)
     for cache in (memory, redis_cache, from_redis_url, default):
         await cache.close()
+
+
+async def test_the_none_backend_computes_every_request(tmp_path: Path) -> None:
+    cache = make_cache(Settings(home=tmp_path, cache_url="none://"))
+    calls = 0
+
+    async def compute() -> bytes:
+        nonlocal calls
+        calls += 1
+        return b"fresh"
+
+    assert isinstance(cache.backend, NoCacheBackend)
+    assert await cache.get_or_compute("k", compute) == (b"fresh", False)
+    assert await cache.get_or_compute("k", compute) == (b"fresh", False)
+    assert calls == 2
 
 
 @pytest.mark.parametrize(
