@@ -220,7 +220,7 @@ class DeploymentService:
         engine: Engine,
         registry: ModelRegistry,
         alerts: AlertSink,
-        ensure_forecasts: Callable[[ModelVersion], None],
+        ensure_forecasts: Callable[[ModelVersion], object],
         *,
         clock: Clock = utcnow,
         min_requests: int = MIN_REQUESTS,
