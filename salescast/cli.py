@@ -694,8 +694,7 @@ def deploy_status(name: Annotated[str, typer.Argument(help="Model name")]) -> No
 
 @deploy_app.command("evaluate")
 def deploy_evaluate(name: Annotated[str, typer.Argument(help="Model name")]) -> None:
-    """One controller step (servers run it every few seconds; this is for cron or CI): roll back on bad
-    health, else advance or complete a step that has baked."""
+    """One controller step, for cron or CI: roll back on bad health, else advance or complete a baked step."""
     deployment = _deployments(get_settings()).evaluate(name)
     if deployment is None:
         console.print(f"{name}: no active deployment")

@@ -359,9 +359,12 @@ class DeploymentService:
         deployment = self.active(name)
         if deployment is None:
             return None
-        if deployment.strategy not in ROLLOUTS:
-            return deployment  # split and shadow are ended by a person; all_at_once never stays active
         now = as_utc(now or self.clock())
+        if deployment.strategy == "all_at_once":
+            # start() completes these at once; one still active was interrupted there: finish the job.
+            return self._complete(deployment, "controller", "all at once (resumed)", now, at_step=deployment.step)
+        if deployment.strategy not in ROLLOUTS:
+            return deployment  # split and shadow are ended by a person
         verdict = self.health(deployment)
         if verdict.outcome == "breach":
             return self._roll_back(deployment, "controller", verdict.reason, now, automatic=True)
@@ -425,7 +428,11 @@ class DeploymentService:
         # Claim first, flip second: only the caller whose UPDATE changed the row touches the aliases.
         if self._finish(deployment.id, at_step, "completed", 1.0, reason, now):
             label = f"deployment #{deployment.id} completed: {reason}"
-            self.registry.set_alias(deployment.name, PRODUCTION, deployment.candidate_version, actor, label)
+            try:
+                self.registry.set_alias(deployment.name, PRODUCTION, deployment.candidate_version, actor, label)
+            except BaseException:
+                self._reopen(deployment)  # the flip did not happen: let the next evaluate (or person) retry
+                raise
             self._drop_challenger(deployment, actor, label)
             self._count(deployment.name, "completed")
             logger.info("deployment.completed %s #%s v%s", deployment.name, deployment.id, deployment.candidate_version)
@@ -473,6 +480,14 @@ class DeploymentService:
                 update(Deployment).where(*conditions).values(status=status, share=share, reason=reason, updated_at=now)
             ).rowcount
         return bool(changed)
+
+    def _reopen(self, deployment: Deployment) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Deployment)
+                .where(Deployment.id == deployment.id, Deployment.status == "completed")
+                .values(status="active", share=deployment.share, reason=None)
+            )
 
     def _drop_challenger(self, deployment: Deployment, actor: str, reason: str) -> None:
         current = self.registry.current(deployment.name, CHALLENGER)

@@ -410,6 +410,68 @@ def test_all_at_once_flips_production_immediately(
     assert registry.history(NAME, PRODUCTION)[-1].actor == "alice"
 
 
+def test_two_operators_starting_at_once_get_one_deployment(
+    service: DeploymentService,
+    registry: ModelRegistry,
+    second_engine: Engine,
+    sink: MemorySink,
+    recorder: ForecastRecorder,
+    clock: Clock,
+) -> None:
+    other = DeploymentService(second_engine, ModelRegistry(second_engine, registry.store), sink, recorder, clock=clock)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start(replica: DeploymentService, version: int) -> None:
+        barrier.wait()
+        try:
+            replica.start(NAME, version, "canary", actor=f"operator-{version}")
+            outcomes.append("started")
+        except ConflictError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start, args=pair) for pair in ((service, 2), (other, 3))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes)[-1] == "started" and "already has an active" in sorted(outcomes)[0]
+    (running,) = service.history(NAME)
+    assert registry.aliases(NAME) == {PRODUCTION: 1, CHALLENGER: running.candidate_version}
+
+
+def test_an_all_at_once_interrupted_before_its_flip_is_finished_by_the_controller(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock
+) -> None:
+    # What start() leaves when the process dies between recording the deployment and flipping the alias.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Deployment).values(
+                name=NAME,
+                strategy="all_at_once",
+                baseline_version=1,
+                candidate_version=3,
+                steps=[1.0],
+                step=0,
+                share=1.0,
+                bake_seconds=0.0,
+                step_started_at=clock.now,
+                max_error_rate_increase=0.01,
+                max_latency_ratio=1.5,
+                status="active",
+                actor="alice",
+                created_at=clock.now,
+                updated_at=clock.now,
+            )
+        )
+
+    finished = service.evaluate(NAME)
+
+    assert finished is not None and finished.status == "completed"
+    assert registry.aliases(NAME) == {PRODUCTION: 3}
+
+
 def test_a_split_never_advances_and_ends_by_hand(
     service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock
 ) -> None:
