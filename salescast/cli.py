@@ -32,6 +32,11 @@ data_app = typer.Typer(help="Inspect the sales store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 models_app = typer.Typer(help="The model registry: versions, aliases, promotion and rollback.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+deploy_app = typer.Typer(
+    help="Traffic between model versions: canary and linear rollouts, splits, shadows; rollback.",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
 pipeline_app = typer.Typer(help="The training pipeline: ingest, train, gate, register, promote.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
@@ -594,6 +599,137 @@ def models_history(
             event.reason or "",
         )
     console.print(table)
+
+
+def _deployments(settings: Settings) -> Any:
+    from salescast.monitoring.alerts import alert_sink
+    from salescast.pipeline import ensure_stored_forecasts
+    from salescast.registry.deployments import DeploymentService
+
+    registry = _registry(settings)
+    return DeploymentService(
+        registry.engine,
+        registry,
+        alert_sink(settings.alert_url, settings),
+        lambda row: ensure_stored_forecasts(registry.engine, registry, row, settings),
+    )
+
+
+def _print_deployment(deployment: Any, now: dt.datetime | None = None) -> None:
+    from salescast.registry.deployments import ROLLOUTS, as_utc
+
+    now = now or dt.datetime.now(dt.UTC)
+    table = Table(title=f"{deployment.name}: deployment #{deployment.id}", show_header=False)
+    table.add_row("strategy", deployment.strategy)
+    table.add_row("versions", f"v{deployment.baseline_version} -> v{deployment.candidate_version}")
+    table.add_row("share on candidate", f"{deployment.share:.0%}")
+    steps = ", ".join(f"{s:.0%}" for s in deployment.steps)
+    table.add_row("step", f"{deployment.step + 1} of {len(deployment.steps)} ({steps})")
+    if deployment.status == "active" and deployment.strategy in ROLLOUTS:
+        baked = (now - as_utc(deployment.step_started_at)).total_seconds()
+        table.add_row("baking time left", f"{max(0.0, deployment.bake_seconds - baked):.0f} s")
+    status = deployment.status
+    colour = {"active": "cyan", "completed": "green", "rolled_back": "red"}.get(status, "yellow")
+    table.add_row("status", f"[{colour}]{status}[/]")
+    table.add_row("reason", deployment.reason or "")
+    table.add_row("started", f"{deployment.created_at:%Y-%m-%d %H:%M:%S} by {deployment.actor}")
+    console.print(table)
+
+
+@deploy_app.command("start")
+def deploy_start(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    version: Annotated[int, typer.Argument(help="Candidate version number")],
+    strategy: Annotated[
+        str, typer.Option(help="all_at_once, canary, linear, split (a fixed share) or shadow (served to nobody)")
+    ] = "canary",
+    steps: Annotated[
+        str | None, typer.Option(help="Candidate share at each step, e.g. 0.1,1.0 (split: the one share)")
+    ] = None,
+    bake: Annotated[float, typer.Option(min=0, help="Seconds each step runs healthy before the next")] = 600,
+    max_error_increase: Annotated[
+        float, typer.Option(min=0, help="Roll back when the candidate's error rate is this much higher")
+    ] = 0.01,
+    max_latency_ratio: Annotated[
+        float, typer.Option(min=0, help="Roll back when the candidate's latency is this many times the baseline's")
+    ] = 1.5,
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """Start moving traffic from production to a candidate version (its forecasts are stored first)."""
+    shares: list[float] | None = None
+    if steps is not None:
+        try:
+            shares = [float(part) for part in steps.split(",") if part.strip()]
+        except ValueError as exc:
+            raise typer.BadParameter(f"--steps expects shares such as 0.1,0.5,1.0; got {steps!r}") from exc
+    deployment = _deployments(get_settings()).start(
+        name,
+        version,
+        strategy,
+        steps=shares,
+        bake_seconds=bake,
+        max_error_rate_increase=max_error_increase,
+        max_latency_ratio=max_latency_ratio,
+        actor=actor,
+    )
+    _print_deployment(deployment)
+
+
+@deploy_app.command("status")
+def deploy_status(name: Annotated[str, typer.Argument(help="Model name")]) -> None:
+    """The active deployment (or the latest one) with its health so far."""
+    service = _deployments(get_settings())
+    deployment = service.active(name)
+    if deployment is None:
+        history = service.history(name)
+        if not history:
+            console.print(f"{name}: no deployments")
+            return
+        deployment = history[-1]
+    _print_deployment(deployment)
+    if deployment.status == "active" and deployment.strategy != "shadow":
+        verdict = service.health(deployment)
+        console.print(f"health this step: {verdict.outcome} ({verdict.reason})")
+
+
+@deploy_app.command("evaluate")
+def deploy_evaluate(name: Annotated[str, typer.Argument(help="Model name")]) -> None:
+    """One controller step, for cron or CI: roll back on bad health, else advance or complete a baked step."""
+    deployment = _deployments(get_settings()).evaluate(name)
+    if deployment is None:
+        console.print(f"{name}: no active deployment")
+        return
+    _print_deployment(deployment)
+
+
+@deploy_app.command("promote")
+def deploy_promote(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail)")] = None,
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """Make the candidate production now, whatever step the deployment is at."""
+    _print_deployment(_deployments(get_settings()).promote_candidate(name, actor, reason))
+
+
+@deploy_app.command("rollback")
+def deploy_rollback(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the deployment and sent as an alert)")],
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """Take all traffic off the candidate now; production stays as it is."""
+    _print_deployment(_deployments(get_settings()).rollback(name, actor, reason))
+
+
+@deploy_app.command("stop")
+def deploy_stop(
+    name: Annotated[str, typer.Argument(help="Model name")],
+    reason: Annotated[str | None, typer.Option(help="Why")] = None,
+    actor: Annotated[str, typer.Option(help="Who")] = "cli",
+) -> None:
+    """End a split or shadow without promoting: production keeps all traffic."""
+    _print_deployment(_deployments(get_settings()).stop(name, actor, reason))
 
 
 @app.command()

@@ -222,3 +222,18 @@ def run_pipeline(
             registry.set_alias(config.name, PRODUCTION, version.version, config.actor, "passed the gate")
             promoted = True
     return PipelineResult(version, verdict, promoted, stored, ingested, seconds, report)
+
+
+def ensure_stored_forecasts(engine: Engine, registry: ModelRegistry, version: ModelVersion, settings: Settings) -> int:
+    """Store `version`'s forecasts unless the `forecasts` table has some already; the rows written (0 when
+    there were some). A deployment calls it before sending a candidate traffic: today forecasts are only
+    stored on promotion, and a candidate with none could not answer. Daily models store at least
+    `stored_forecast_days` (a quarter, what serving reads) even when trained for a shorter horizon."""
+    with engine.connect() as conn:
+        present = conn.scalar(select(StoredForecast.version_id).where(StoredForecast.version_id == version.id).limit(1))
+    if present is not None:
+        return 0
+    horizon = stored_horizon(version.freq, version.horizon, settings.stored_forecast_days)
+    with tempfile.TemporaryDirectory(prefix="salescast-forecasts-") as tmp:
+        model = EnsembleModel.load(registry.fetch(version, Path(tmp) / "model"))
+        return store_forecasts(engine, version, model, horizon)

@@ -17,7 +17,7 @@ from salescast.config import Settings
 from salescast.data.schema import StoredForecast
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.monitoring.alerts import LogAlertSink, WebhookAlertSink
-from salescast.pipeline import PipelineConfig, run_pipeline, stored_horizon
+from salescast.pipeline import PipelineConfig, ensure_stored_forecasts, run_pipeline, stored_horizon
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import PRODUCTION, ModelRegistry
 
@@ -130,3 +130,19 @@ def test_stored_horizon_covers_the_serving_days_in_periods_of_the_frame() -> Non
     assert stored_horizon("D", 120, 91) == 120
     assert stored_horizon("W-SUN", 4, 91) == 13
     assert stored_horizon("MS", 3, 91) == 4
+
+
+def test_a_versions_forecasts_are_stored_for_serving_once(
+    engine: Engine, settings: Settings, tmp_path: Path, sales_file: Path
+) -> None:
+    registry = ModelRegistry(engine, LocalArtifactStore(tmp_path / "artifacts"))
+    config = PipelineConfig(models=["lgbm"], horizon=14, windows=2, model_params=FAST, promote=False)
+    version = run_pipeline(engine, registry, LogAlertSink(), config, settings, new_files=[sales_file]).version
+    assert stored(engine, version.id) == []
+
+    written = ensure_stored_forecasts(engine, registry, version, settings)
+    again = ensure_stored_forecasts(engine, registry, version, settings)
+
+    # A daily model stores a quarter of days for serving, more than its 14-day training horizon.
+    assert written == 16 * settings.stored_forecast_days == len(stored(engine, version.id))
+    assert again == 0

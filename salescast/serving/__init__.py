@@ -1,1 +1,1 @@
-"""Serving: the forecast API's building blocks (response cache, rate limiter, …)."""
+"""Serving: the forecast API and what every request uses (routing, cache, keys, rate limits)."""

@@ -18,7 +18,8 @@ from salescast.data.database import open_database
 from salescast.data.schema import ModelVersion
 from salescast.monitoring.alerts import alert_sink
 from salescast.registry.artifacts import artifact_store
-from salescast.registry.deployments import DeploymentService, forecasts_ensurer
+from salescast.pipeline import ensure_stored_forecasts
+from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore
 from salescast.serving.cache import ResponseCache, make_cache
@@ -56,7 +57,10 @@ class ServingState:
 def build_state(settings: Settings, engine: Engine | None = None) -> ServingState:
     engine = engine or open_database(settings.resolved_database_url)
     registry = ModelRegistry(engine, artifact_store(settings.resolved_artifact_uri, settings))
-    ensure_forecasts = forecasts_ensurer(engine, registry, settings)
+
+    def ensure_forecasts(row: ModelVersion) -> None:
+        ensure_stored_forecasts(engine, registry, row, settings)
+
     deployments = DeploymentService(engine, registry, alert_sink(settings.alert_url, settings), ensure_forecasts)
     model_dir = tempfile.TemporaryDirectory(prefix="salescast-serving-")
     predictions = make_prediction_log(engine, settings)

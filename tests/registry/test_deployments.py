@@ -1,0 +1,522 @@
+"""Deployments: rollouts walk their steps after baking, roll back on bad health, and two replicas running
+the controller at once move a rollout exactly one step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import Engine, insert
+
+from salescast.data.database import make_engine
+from salescast.data.schema import Deployment, ModelVersion, PredictionLogEntry
+from salescast.errors import ConfigurationError, ConflictError, NotFoundError
+from salescast.monitoring.alerts import Alert, WebhookAlertSink
+from salescast.registry.artifacts import LocalArtifactStore
+from salescast.registry.deployments import DeploymentService, VariantStats, judge
+from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
+from tests.registry.test_versions import candidate, model_folder
+
+NAME = "demand"
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A clock the test moves by hand: baking takes no real time."""
+
+    def __init__(self, now: dt.datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self.now += dt.timedelta(seconds=seconds)
+        return self.now
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+class ForecastRecorder:
+    """The ensure_forecasts callback: records which versions it was asked to make servable."""
+
+    def __init__(self) -> None:
+        self.versions: list[int] = []
+
+    def __call__(self, row: ModelVersion) -> None:
+        self.versions.append(row.version)
+
+
+@pytest.fixture
+def registry(engine: Engine, tmp_path: Path) -> ModelRegistry:
+    """v1 (production), v2 and v3 registered, v4 rejected by the gate."""
+    registry = ModelRegistry(engine, LocalArtifactStore(tmp_path / "artifacts"))
+    for content in "abc":
+        registry.register(candidate(NAME), model_folder(tmp_path, content))
+    registry.register(candidate(NAME, status="rejected"), model_folder(tmp_path, "d"))
+    registry.set_alias(NAME, PRODUCTION, 1, actor="test")
+    return registry
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture
+def recorder() -> ForecastRecorder:
+    return ForecastRecorder()
+
+
+@pytest.fixture
+def service(
+    engine: Engine, registry: ModelRegistry, sink: MemorySink, recorder: ForecastRecorder, clock: Clock
+) -> DeploymentService:
+    return DeploymentService(engine, registry, sink, recorder, clock=clock)
+
+
+def log(
+    engine: Engine,
+    version: int,
+    requests: int,
+    at: dt.datetime,
+    *,
+    errors: int = 0,
+    latency_ms: float = 10.0,
+    served: bool = True,
+) -> None:
+    """`requests` prediction-log rows of `version` at `at`, the first `errors` of them 5xx."""
+    rows: list[dict[str, object]] = [
+        {
+            "at": at,
+            "request_id": uuid.uuid4().hex,
+            "key_id": None,
+            "model_name": NAME,
+            "model_version": version,
+            "variant": "challenger" if version != 1 else "production",
+            "served": served,
+            "route": "/forecast",
+            "params": {},
+            "status_code": 500 if i < errors else 200,
+            "latency_ms": latency_ms,
+            "result": None,
+        }
+        for i in range(requests)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(PredictionLogEntry), rows)
+
+
+def healthy_traffic(engine: Engine, candidate_version: int, at: dt.datetime) -> None:
+    log(engine, 1, 60, at)
+    log(engine, candidate_version, 30, at)
+
+
+def events(name: str, event: str) -> float:
+    return REGISTRY.get_sample_value("salescast_deployment_events_total", {"model": name, "event": event}) or 0.0
+
+
+# ------------------------------------------------------------------------------------------- rollouts
+
+
+def test_a_canary_bakes_each_step_then_makes_the_candidate_production(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock, recorder: ForecastRecorder
+) -> None:
+    started = service.start(NAME, 2, "canary", bake_seconds=600, actor="alice")
+
+    assert (started.status, started.step, started.share, started.steps) == ("active", 0, 0.1, [0.1, 1.0])
+    assert recorder.versions == [2]
+    assert registry.aliases(NAME) == {PRODUCTION: 1, CHALLENGER: 2}
+
+    healthy_traffic(engine, 2, clock.advance(60))
+    early = service.evaluate(NAME, now=clock.advance(500))  # 560 s of 600: still baking
+    assert early is not None and (early.step, early.share) == (0, 0.1)
+
+    advanced = service.evaluate(NAME, now=clock.advance(40))
+    assert advanced is not None and (advanced.status, advanced.step, advanced.share) == ("active", 1, 1.0)
+    assert advanced.step_started_at.replace(tzinfo=dt.UTC) == clock.now
+
+    # All traffic on the candidate now: it is compared with the baseline's requests since the start.
+    log(engine, 2, 40, clock.advance(30))
+    assert service.evaluate(NAME, now=clock.advance(300)).step == 1  # type: ignore[union-attr]
+    done = service.evaluate(NAME, now=clock.advance(300))
+
+    assert done is not None and (done.status, done.share) == ("completed", 1.0)
+    assert registry.aliases(NAME) == {PRODUCTION: 2}
+    last = registry.history(NAME, PRODUCTION)[-1]
+    versions: dict[int | None, int] = {row.id: row.version for row in registry.versions(NAME)}
+    assert (versions[last.from_version_id], versions[last.to_version_id], last.actor) == (1, 2, "controller")
+    assert [(e.alias, e.to_version_id) for e in registry.history(NAME, CHALLENGER)][-1] == (CHALLENGER, None)
+    assert service.active(NAME) is None
+    assert service.evaluate(NAME) is None
+
+
+def test_a_linear_rollout_walks_a_quarter_at_a_time(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock
+) -> None:
+    service.start(NAME, 3, "linear", bake_seconds=60, actor="alice")
+    shares = []
+    for _ in range(4):
+        healthy_traffic(engine, 3, clock.advance(1))
+        deployment = service.evaluate(NAME, now=clock.advance(60))
+        assert deployment is not None
+        shares.append((deployment.share, deployment.status))
+
+    assert shares == [(0.5, "active"), (0.75, "active"), (1.0, "active"), (1.0, "completed")]
+    assert registry.alias(NAME, PRODUCTION).version == 3
+
+
+def test_custom_steps_are_checked(service: DeploymentService) -> None:
+    for strategy, steps, message in [
+        ("canary", [0.5, 0.2, 1.0], "steps must increase"),
+        ("linear", [0.3, 0.6], "ends with all traffic on the candidate"),
+        ("canary", [0.0, 1.0], "each step is a share of traffic in (0, 1]"),
+        ("split", [1.0], "a split takes one share between 0 and 1"),
+        ("shadow", [0.2], "takes no --steps"),
+        ("blue_green", None, "unknown strategy 'blue_green'"),
+    ]:
+        with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            service.start(NAME, 2, strategy, steps=steps, actor="alice")
+    assert service.history(NAME) == []
+
+
+def test_without_enough_candidate_requests_there_is_no_verdict_and_no_advance(
+    service: DeploymentService, engine: Engine, clock: Clock, sink: MemorySink
+) -> None:
+    service.start(NAME, 2, "canary", bake_seconds=60, actor="alice")
+    log(engine, 1, 100, clock.advance(1))
+    log(engine, 2, 10, clock.now, errors=10)  # all failed, but only 10 of the 20 needed to judge
+
+    waiting = service.evaluate(NAME, now=clock.advance(600))
+
+    assert waiting is not None and (waiting.status, waiting.step, waiting.share) == ("active", 0, 0.1)
+    assert service.health(waiting).outcome == "insufficient"
+    assert sink.alerts == []
+
+    log(engine, 2, 10, clock.advance(1))  # 20 requests now, 50 % of them failed
+    assert service.evaluate(NAME, now=clock.now).status == "rolled_back"  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------------------------- rollback
+
+
+def test_a_candidate_with_more_errors_is_rolled_back_while_baking(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock, sink: MemorySink
+) -> None:
+    before = events(NAME, "rolled_back")
+    service.start(NAME, 2, "canary", bake_seconds=600, actor="alice")
+    log(engine, 1, 100, clock.advance(5))
+    log(engine, 2, 25, clock.now, errors=5)
+
+    rolled = service.evaluate(NAME, now=clock.advance(10))
+
+    assert rolled is not None and (rolled.status, rolled.share) == ("rolled_back", 0.0)
+    assert rolled.reason is not None and "error rate 20.0%" in rolled.reason and "vs 0.0%" in rolled.reason
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+    assert [(a.event, a.severity) for a in sink.alerts] == [("deployment.rolled_back", "critical")]
+    assert sink.alerts[0].details["candidate_version"] == 2
+    assert events(NAME, "rolled_back") == before + 1
+    assert service.evaluate(NAME, now=clock.advance(10)) is None
+    assert len(sink.alerts) == 1
+
+
+def test_a_slower_candidate_is_rolled_back(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock, sink: MemorySink
+) -> None:
+    service.start(NAME, 2, "linear", max_latency_ratio=1.5, actor="alice")
+    log(engine, 1, 50, clock.advance(5), latency_ms=10.0)
+    log(engine, 2, 30, clock.now, latency_ms=16.0)
+
+    rolled = service.evaluate(NAME, now=clock.advance(5))
+
+    assert rolled is not None and rolled.status == "rolled_back"
+    assert rolled.reason is not None and "mean latency 16.0 ms" in rolled.reason and "10.0 ms" in rolled.reason
+    assert registry.alias(NAME, PRODUCTION).version == 1 and len(sink.alerts) == 1
+
+
+def test_a_slow_tail_is_caught_by_the_p99_when_the_mean_looks_fine(
+    service: DeploymentService, engine: Engine, clock: Clock
+) -> None:
+    service.start(NAME, 2, "canary", max_latency_ratio=1.5, actor="alice")
+    log(engine, 1, 200, clock.advance(5), latency_ms=10.0)
+    log(engine, 2, 196, clock.now, latency_ms=10.0)
+    log(engine, 2, 4, clock.now, latency_ms=100.0)  # mean 11.8 ms (fine), p99 100 ms (not)
+
+    rolled = service.evaluate(NAME, now=clock.advance(5))
+
+    assert rolled is not None and rolled.status == "rolled_back"
+    assert rolled.reason is not None and rolled.reason.startswith("p99 latency 100.0 ms")
+
+
+def test_shadow_results_and_rows_before_the_step_do_not_count(
+    service: DeploymentService, engine: Engine, clock: Clock
+) -> None:
+    log(engine, 2, 50, START - dt.timedelta(hours=1), errors=50)  # an earlier experiment's failures
+    service.start(NAME, 2, "canary", actor="alice")
+    log(engine, 2, 50, clock.advance(1), errors=50, served=False)  # never returned to anyone
+    healthy_traffic(engine, 2, clock.now)
+
+    assert service.evaluate(NAME, now=clock.advance(1)).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_manual_rollback_warns_and_leaves_production(
+    service: DeploymentService, registry: ModelRegistry, sink: MemorySink
+) -> None:
+    service.start(NAME, 2, "split", steps=[0.3], actor="alice")
+
+    rolled = service.rollback(NAME, "bob", "customers complained")
+
+    assert (rolled.status, rolled.share, rolled.reason) == ("rolled_back", 0.0, "customers complained")
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+    assert [(a.severity, a.details["actor"]) for a in sink.alerts] == [("warning", "bob")]
+    with pytest.raises(NotFoundError, match="has no active deployment"):
+        service.rollback(NAME, "bob", "again")
+
+
+def test_a_rollback_stands_when_the_alert_cannot_be_delivered(
+    engine: Engine, registry: ModelRegistry, recorder: ForecastRecorder, clock: Clock
+) -> None:
+    unreachable = WebhookAlertSink("http://127.0.0.1:9/hook", retries=0, timeout=1)
+    service = DeploymentService(engine, registry, unreachable, recorder, clock=clock)
+    service.start(NAME, 2, "canary", actor="alice")
+    log(engine, 1, 50, clock.advance(1))
+    log(engine, 2, 50, clock.now, errors=50)
+
+    assert service.evaluate(NAME, now=clock.advance(1)).status == "rolled_back"  # type: ignore[union-attr]
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+
+
+# ------------------------------------------------------------------------------------------- replicas
+
+
+@pytest.fixture
+def second_engine(engine: Engine) -> Iterator[Engine]:
+    """Another replica's own connection pool on the same database."""
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    yield other
+    other.dispose()
+
+
+def test_two_replicas_evaluating_at_once_advance_a_step_exactly_once(
+    service: DeploymentService,
+    registry: ModelRegistry,
+    second_engine: Engine,
+    engine: Engine,
+    clock: Clock,
+    sink: MemorySink,
+    recorder: ForecastRecorder,
+) -> None:
+    other = DeploymentService(second_engine, ModelRegistry(second_engine, registry.store), sink, recorder, clock=clock)
+    replicas = [service, other]
+    service.start(NAME, 2, "linear", bake_seconds=60, actor="alice")
+    advanced_before, completed_before = events(NAME, "advanced"), events(NAME, "completed")
+
+    def race() -> list[Deployment | None]:
+        barrier = threading.Barrier(len(replicas))
+        results: list[Deployment | None] = [None] * len(replicas)
+        failures: list[BaseException] = []
+
+        def run(index: int) -> None:
+            try:
+                barrier.wait()
+                results[index] = replicas[index].evaluate(NAME, now=clock.now)
+            except BaseException as exc:  # collected: a thread's exception would otherwise vanish
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(replicas))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        return results
+
+    seen = []
+    for _ in range(4):
+        healthy_traffic(engine, 2, clock.advance(1))
+        clock.advance(60)
+        race()
+        deployment = service.history(NAME)[-1]
+        seen.append((deployment.step, deployment.share, deployment.status))
+
+    assert seen == [(1, 0.5, "active"), (2, 0.75, "active"), (3, 1.0, "active"), (3, 1.0, "completed")]
+    assert events(NAME, "advanced") == advanced_before + 3
+    assert events(NAME, "completed") == completed_before + 1
+    # One alias flip, audited once: the replica that lost the race touched nothing.
+    assert [e.actor for e in registry.history(NAME, PRODUCTION)] == ["test", "controller"]
+    assert registry.aliases(NAME) == {PRODUCTION: 2}
+
+
+# ------------------------------------------------------------------------------------------- starting
+
+
+def test_only_one_deployment_of_a_model_runs_at_a_time(service: DeploymentService) -> None:
+    service.start(NAME, 2, "canary", actor="alice")
+
+    with pytest.raises(ConflictError, match=r"already has an active canary deployment #\d+ \(v1 -> v2, 10%"):
+        service.start(NAME, 3, "linear", actor="bob")
+    assert len(service.history(NAME)) == 1
+
+
+def test_unservable_candidates_are_refused(service: DeploymentService, registry: ModelRegistry) -> None:
+    with pytest.raises(ConflictError, match="v4 was rejected"):
+        service.start(NAME, 4, "canary", actor="alice")
+    with pytest.raises(ConflictError, match="v1 is production already"):
+        service.start(NAME, 1, "canary", actor="alice")
+    with pytest.raises(NotFoundError, match="has no version 9"):
+        service.start(NAME, 9, "canary", actor="alice")
+    registry.remove_alias(NAME, PRODUCTION, actor="test")
+    with pytest.raises(NotFoundError, match="has no production version"):
+        service.start(NAME, 2, "canary", actor="alice")
+    assert service.history(NAME) == []
+
+
+def test_a_candidate_whose_forecasts_cannot_be_stored_gets_no_traffic(
+    engine: Engine, registry: ModelRegistry, sink: MemorySink
+) -> None:
+    def broken(row: ModelVersion) -> None:
+        raise NotFoundError(f"{row.name} v{row.version} has no recorded artifact")
+
+    with pytest.raises(NotFoundError, match="no recorded artifact"):
+        DeploymentService(engine, registry, sink, broken).start(NAME, 2, "canary", actor="alice")
+    assert DeploymentService(engine, registry, sink, broken).history(NAME) == []
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+
+
+def test_all_at_once_flips_production_immediately(
+    service: DeploymentService, registry: ModelRegistry, recorder: ForecastRecorder
+) -> None:
+    deployment = service.start(NAME, 3, "all_at_once", actor="alice")
+
+    assert (deployment.status, deployment.share, deployment.steps) == ("completed", 1.0, [1.0])
+    assert recorder.versions == [3]
+    assert registry.aliases(NAME) == {PRODUCTION: 3}
+    assert registry.history(NAME, PRODUCTION)[-1].actor == "alice"
+
+
+def test_two_operators_starting_at_once_get_one_deployment(
+    service: DeploymentService,
+    registry: ModelRegistry,
+    second_engine: Engine,
+    sink: MemorySink,
+    recorder: ForecastRecorder,
+    clock: Clock,
+) -> None:
+    other = DeploymentService(second_engine, ModelRegistry(second_engine, registry.store), sink, recorder, clock=clock)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start(replica: DeploymentService, version: int) -> None:
+        barrier.wait()
+        try:
+            replica.start(NAME, version, "canary", actor=f"operator-{version}")
+            outcomes.append("started")
+        except ConflictError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start, args=pair) for pair in ((service, 2), (other, 3))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes)[-1] == "started" and "already has an active" in sorted(outcomes)[0]
+    (running,) = service.history(NAME)
+    assert registry.aliases(NAME) == {PRODUCTION: 1, CHALLENGER: running.candidate_version}
+
+
+def test_an_all_at_once_interrupted_before_its_flip_is_finished_by_the_controller(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock
+) -> None:
+    # What start() leaves when the process dies between recording the deployment and flipping the alias.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Deployment).values(
+                name=NAME,
+                strategy="all_at_once",
+                baseline_version=1,
+                candidate_version=3,
+                steps=[1.0],
+                step=0,
+                share=1.0,
+                bake_seconds=0.0,
+                step_started_at=clock.now,
+                max_error_rate_increase=0.01,
+                max_latency_ratio=1.5,
+                status="active",
+                actor="alice",
+                created_at=clock.now,
+                updated_at=clock.now,
+            )
+        )
+
+    finished = service.evaluate(NAME)
+
+    assert finished is not None and finished.status == "completed"
+    assert registry.aliases(NAME) == {PRODUCTION: 3}
+
+
+def test_a_split_never_advances_and_ends_by_hand(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock
+) -> None:
+    service.start(NAME, 2, "split", steps=[0.2], bake_seconds=1, actor="alice")
+    for _ in range(3):
+        healthy_traffic(engine, 2, clock.advance(1))
+        split = service.evaluate(NAME, now=clock.advance(3600))
+        assert split is not None and (split.status, split.share) == ("active", 0.2)
+
+    promoted = service.promote_candidate(NAME, "bob", "the split looked good")
+
+    assert (promoted.status, promoted.share) == ("completed", 1.0)
+    assert registry.aliases(NAME) == {PRODUCTION: 2}
+    assert registry.history(NAME, PRODUCTION)[-1].actor == "bob"
+
+
+def test_stopping_a_shadow_leaves_production_alone(service: DeploymentService, registry: ModelRegistry) -> None:
+    shadow = service.start(NAME, 2, "shadow", actor="alice")
+    assert (shadow.share, shadow.steps) == (0.0, [0.0])
+
+    stopped = service.stop(NAME, "bob")
+
+    assert (stopped.status, stopped.reason) == ("stopped", "stopped by bob")
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+    assert service.start(NAME, 2, "canary", actor="alice").status == "active"  # the slot is free again
+
+
+# ------------------------------------------------------------------------------------------- judging
+
+
+def test_judging_compares_rates_and_latencies_with_the_limits() -> None:
+    deployment = Deployment(
+        baseline_version=1, candidate_version=2, max_error_rate_increase=0.01, max_latency_ratio=1.5
+    )
+
+    def stats(requests: int, errors: int, mean: float, p99: float | None = None) -> VariantStats:
+        return VariantStats(requests, errors, errors / requests, mean, p99)
+
+    base = stats(1000, 10, 10.0, 30.0)
+    assert judge(deployment, stats(100, 2, 14.0, 40.0), base).outcome == "healthy"  # +1 point, 1.4x
+    assert judge(deployment, stats(100, 3, 10.0), base).outcome == "breach"  # +2 points
+    assert judge(deployment, stats(100, 0, 15.1), base).outcome == "breach"
+    assert judge(deployment, stats(100, 0, 10.0, 46.0), base).outcome == "breach"
+    assert judge(deployment, stats(19, 19, 99.0), base).outcome == "insufficient"
+    assert judge(deployment, None, base).outcome == "insufficient"
+    # No baseline to compare with: errors are judged against zero, latency not at all.
+    assert judge(deployment, stats(100, 0, 500.0), None).outcome == "healthy"
+    assert judge(deployment, stats(100, 2, 10.0), None).outcome == "breach"
