@@ -183,13 +183,15 @@ class PredictionLogWriter:
     def close(self, timeout: float) -> bool:
         """Write what is pending (trying for up to `timeout` seconds), then stop the thread; rows still
         unwritten are dropped and counted. True when everything was written."""
+        deadline = time.monotonic() + timeout
         drained = self.flush(timeout) if self._thread is not None else not self._pending
         with self._wake:
             self._closing = True
             self._wake.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(max(1.0, timeout))
+            # A little grace beyond the deadline for a write that is under way when time is up.
+            thread.join(max(0.5, deadline - time.monotonic()))
         if thread is None or not thread.is_alive():
             with self._wake:
                 self._abandon_pending()

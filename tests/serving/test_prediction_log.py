@@ -208,21 +208,31 @@ def _rename(source: Path, target: Path) -> None:
 
 def fast_retrying_writer(engine: Engine, max_pending: int) -> PredictionLogWriter:
     return PredictionLogWriter(
-        engine, batch_size=10, flush_seconds=0.05, max_pending=max_pending, retry_seconds=0.02, max_retry_seconds=0.1
+        engine,
+        batch_size=10,
+        flush_seconds=0.05,
+        max_pending=max_pending,
+        retry_seconds=0.02,
+        max_retry_seconds=0.1,
+        warn_every_seconds=3600,
     )
 
 
-def test_records_logged_while_the_database_is_down_are_written_after_it_returns(outage: Outage) -> None:
+def test_records_logged_while_the_database_is_down_are_written_after_it_returns(
+    outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
     with fast_retrying_writer(outage.engine, max_pending=1000) as writer:
         outage.down()
         for n in range(50):
             writer.log(record(n))  # neither raises nor waits for the database
-        eventually(lambda: writer.stats().failures >= 2, "the writer failed and retried")
+        eventually(lambda: writer.stats().failures >= 3, "the writer failed and retried")
         during = writer.stats()
+        warnings = [r.getMessage() for r in caplog.records if r.name == "salescast.serving.prediction_log"]
         outage.up()
         flushed = writer.flush(timeout=30)
 
     assert (during.written, during.pending, during.dropped) == (0, 50, 0)
+    assert len(warnings) == 1 and warnings[0].startswith("prediction log: write failed (OperationalError")
     assert flushed
     assert request_ids(outage.engine) == [f"r-{n:04d}" for n in range(50)]
     assert (writer.stats().written, writer.stats().dropped) == (50, 0)
