@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,6 +40,8 @@ deploy_app = typer.Typer(
 app.add_typer(deploy_app, name="deploy")
 pipeline_app = typer.Typer(help="The training pipeline: ingest, train, gate, register, promote.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+keys_app = typer.Typer(help="API keys of the forecast API: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -732,6 +735,63 @@ def deploy_stop(
     _print_deployment(_deployments(get_settings()).stop(name, actor, reason))
 
 
+def _utc_text(moment: dt.datetime) -> str:
+    # SQLite hands back naive UTC times, PostgreSQL times in the session's zone.
+    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return f"{utc:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _key_store(settings: Settings) -> Any:
+    from salescast.serving.auth import KeyStore
+
+    # No cache: a command reads the database once anyway, and must see every revocation.
+    return KeyStore(_engine(settings), cache_seconds=0)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what will use the key, e.g. dashboard")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="read, predict or admin; repeatable (default read; admin implies the others)"),
+    ] = None,
+) -> None:
+    """Create a key and print it: the only time it is shown, since salescast stores only its hash."""
+    created = _key_store(get_settings()).create(name, scope or ["read"])
+    errors.print(
+        f"[green]created[/] key {created.id} {escape(repr(created.name))} ({created.prefix}), "
+        f"scopes: {', '.join(created.scopes)}",
+        highlight=False,
+    )
+    # The key alone on stdout, so that `KEY=$(salescast keys create NAME)` works.
+    console.print(created.secret, markup=False, highlight=False, soft_wrap=True)
+    errors.print("[yellow]copy the key now: it is not stored and cannot be shown again[/]")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key with its prefix and scopes; revoked keys show when they were revoked."""
+    table = Table(title="API keys")
+    for column in ("id", "name", "prefix", "scopes", "created", "revoked"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for key in _key_store(get_settings()).list():
+        revoked = "" if key.revoked_at is None else f"[red]{_utc_text(key.revoked_at)}[/]"
+        table.add_row(
+            str(key.id), escape(key.name), key.prefix, ",".join(key.scopes), _utc_text(key.created_at), revoked
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `salescast keys list`)")]) -> None:
+    """Revoke a key for good (servers stop accepting it within auth_cache_seconds)."""
+    key = _key_store(get_settings()).revoke(key_id)
+    console.print(
+        f"[green]revoked[/] key {key.id} {escape(repr(key.name))} ({key.prefix}) at {_utc_text(key.revoked_at)}",
+        highlight=False,
+    )
+
+
 @app.command()
 def worker(
     once: Annotated[
@@ -814,7 +874,9 @@ def serve(
         folder = tempfile.mkdtemp(prefix="salescast-metrics-")
         os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    console.print(f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s)")
+    console.print(
+        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s)"
+    )
     if settings.open_read:
         console.print("[yellow]open read mode[/]: GET routes answer without an API key (demo setting)")
     uvicorn.run(

@@ -17,8 +17,8 @@ from salescast.config import Settings
 from salescast.data.database import open_database
 from salescast.data.schema import ModelVersion
 from salescast.monitoring.alerts import alert_sink
-from salescast.registry.artifacts import artifact_store
 from salescast.pipeline import ensure_stored_forecasts
+from salescast.registry.artifacts import artifact_store
 from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore

@@ -14,7 +14,7 @@ from salescast.serving.problems import PROBLEM_SCHEMA
 from salescast.serving.schemas import Category, ProductPage
 from salescast.serving.security import Caller, read_access, serving_state
 
-router = APIRouter(tags=["catalogue"], responses={code: PROBLEM_SCHEMA for code in (401, 403, 429)})
+router = APIRouter(tags=["catalogue"], responses=dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA))
 
 
 @router.get("/categories", response_model=list[Category])

@@ -15,7 +15,7 @@ from salescast.serving.schemas import ProductForecast, RankBy, TimePeriod, TopPr
 from salescast.serving.security import Caller, predict_access, read_access, serving_state
 from salescast.serving.serve_forecast import serve_forecast
 
-router = APIRouter(prefix="/forecast", tags=["forecasts"], responses={code: PROBLEM_SCHEMA for code in (401, 403, 429)})
+router = APIRouter(prefix="/forecast", tags=["forecasts"], responses=dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA))
 Name = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 

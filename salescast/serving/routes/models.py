@@ -17,7 +17,7 @@ from salescast.serving.problems import PROBLEM_SCHEMA
 from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, VersionSummary
 from salescast.serving.security import Caller, admin_access, read_access, serving_state
 
-router = APIRouter(prefix="/models", tags=["models"], responses={code: PROBLEM_SCHEMA for code in (401, 403, 429)})
+router = APIRouter(prefix="/models", tags=["models"], responses=dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA))
 ModelName = Annotated[str, Path(min_length=1, max_length=200)]
 
 

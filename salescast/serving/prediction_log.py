@@ -1,0 +1,438 @@
+"""The prediction log: every served (or shadow-computed) forecast, written in batches off the request path.
+
+`PredictionLogWriter.log()` only appends to an in-memory buffer; one background thread writes the buffer
+in batches, one transaction each. When the database is down the rows wait and the write is retried with
+backoff; the buffer holds at most `max_pending` rows, and beyond that the oldest are dropped (and counted)
+so that an outage costs log rows, never memory or request latency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Engine, case, func, insert, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+from salescast.data.schema import PredictionLogEntry
+from salescast.errors import ConfigurationError
+from salescast.monitoring.metrics import PREDICTIONS_DROPPED, PREDICTIONS_LOGGED, PREDICTIONS_PENDING
+
+if TYPE_CHECKING:
+    from salescast.config import Settings
+
+log = logging.getLogger(__name__)
+
+Variant = Literal["production", "challenger", "shadow"]
+# Rows per version that variant_stats reads to compute a p99 in Python (SQLite has no percentile function).
+P99_SAMPLE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One request's forecast as the prediction log keeps it (one PredictionLogEntry row)."""
+
+    at: dt.datetime  # aware, UTC (a naive time is taken as UTC)
+    request_id: str
+    key_id: int | None
+    model_name: str
+    model_version: int | None
+    variant: Variant
+    served: bool  # False for a shadow result, which was computed but never returned
+    route: str
+    params: dict[str, Any]
+    status_code: int
+    latency_ms: float
+    result: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "at": _utc(self.at),
+            "request_id": self.request_id,
+            "key_id": self.key_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "variant": self.variant,
+            "served": self.served,
+            "route": self.route,
+            "params": self.params,
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "result": self.result,
+        }
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite drops the offset when it stores a time: every stored time must be UTC to compare correctly.
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """What a writer has done so far (for tests, logs and the shutdown message)."""
+
+    logged: int
+    written: int
+    dropped: int
+    pending: int  # waiting in the buffer, in flight included
+    in_flight: int  # taken by the current write attempt
+    batches: int  # transactions committed
+    failures: int  # write attempts that failed
+
+
+class PredictionLogWriter:
+    """Buffers prediction records and writes them from one background thread (see the module docstring).
+
+    `log()` never blocks on the database and never raises. `flush()` and `close()` count a dropped row as
+    settled: it will never be written, so waiting for it would be pointless.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        batch_size: int,
+        flush_seconds: float,
+        max_pending: int,
+        *,
+        retry_seconds: float = 0.5,
+        max_retry_seconds: float = 30.0,
+        warn_every_seconds: float = 60.0,
+    ) -> None:
+        if batch_size <= 0 or max_pending <= 0 or flush_seconds <= 0:
+            raise ConfigurationError("prediction log: batch size, max pending and flush seconds must be > 0")
+        self.engine = engine
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.max_pending = max_pending
+        self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max_retry_seconds
+        self.warn_every_seconds = warn_every_seconds
+        self._wake = threading.Condition(threading.Lock())
+        # (sequence number, record), oldest first; the sequence numbers let flush() wait for "all until now".
+        self._pending: deque[tuple[int, PredictionRecord]] = deque()
+        self._in_flight: list[tuple[int, PredictionRecord]] = []
+        self._next_seq = 0
+        # flush() wants every row before this sequence number written now, whatever the batch size...
+        self._flush_target = 0
+        # ...and once at once, even while backing off from a failure
+        self._retry_now = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._written = 0
+        self._dropped = 0
+        self._dropped_unreported = 0
+        self._batches = 0
+        self._failures = 0
+        self._last_warning = -math.inf
+        self._last_error = ""
+
+    # -- the request path -------------------------------------------------------------------------------
+
+    def log(self, record: PredictionRecord) -> None:
+        """Queue one record; returns at once."""
+        try:
+            with self._wake:
+                if self._closing:
+                    self._drop(1, was_pending=False)
+                    return
+                self._pending.append((self._next_seq, record))
+                self._next_seq += 1
+                PREDICTIONS_PENDING.inc()
+                if len(self._pending) > self.max_pending:
+                    self._pending.popleft()
+                    self._drop(1)
+                if len(self._pending) >= self.batch_size:
+                    self._wake.notify()
+        except Exception:  # the log must never fail a request
+            pass
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (once; later calls do nothing)."""
+        with self._wake:
+            if self._closing:
+                raise ConfigurationError("the prediction log writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until every record logged so far is written (or dropped);
+        True when it is."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            target = self._next_seq
+            self._flush_target = max(self._flush_target, target)
+            self._retry_now = True
+            self._wake.notify_all()
+            while self._oldest_unsettled() < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None:
+                    return False
+                self._wake.wait(left)
+            return True
+
+    def close(self, timeout: float) -> bool:
+        """Write what is pending (trying for up to `timeout` seconds), then stop the thread; rows still
+        unwritten are dropped and counted. True when everything was written."""
+        deadline = time.monotonic() + timeout
+        drained = self.flush(timeout) if self._thread is not None else not self._pending
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None:
+            # A little grace beyond the deadline for a write that is under way when time is up.
+            thread.join(max(0.5, deadline - time.monotonic()))
+        if thread is None or not thread.is_alive():
+            with self._wake:
+                self._abandon_pending()
+        # else the thread is stuck in a database call: it drops what is left when that call returns.
+        return drained
+
+    def __enter__(self) -> PredictionLogWriter:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close(10.0)
+
+    def stats(self) -> WriterStats:
+        with self._wake:
+            return WriterStats(
+                logged=self._next_seq,
+                written=self._written,
+                dropped=self._dropped,
+                pending=len(self._pending) + len(self._in_flight),
+                in_flight=len(self._in_flight),
+                batches=self._batches,
+                failures=self._failures,
+            )
+
+    # -- the writer thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        retry_delay = 0.0
+        next_write = time.monotonic() + self.flush_seconds
+        while True:
+            with self._wake:
+                while not self._closing:
+                    now = time.monotonic()
+                    if retry_delay > 0:  # backing off after a failure
+                        due = self._retry_now or now >= next_write
+                    else:
+                        due = (
+                            len(self._pending) >= self.batch_size
+                            or now >= next_write
+                            or self._oldest_unsettled() < self._flush_target
+                        )
+                    if due and self._pending:
+                        break
+                    self._wake.wait(max(0.001, next_write - now) if self._pending else self.flush_seconds)
+                if self._closing:
+                    self._abandon_pending()
+                    return
+                self._retry_now = False
+                while len(self._in_flight) < self.batch_size and self._pending:
+                    self._in_flight.append(self._pending.popleft())
+                batch = [record for _, record in self._in_flight]
+            ok = self._write(batch)
+            with self._wake:
+                if ok:
+                    self._settle_written()
+                    retry_delay = 0.0
+                    next_write = time.monotonic() + self.flush_seconds
+                else:
+                    self._put_back()
+                    retry_delay = min(self.max_retry_seconds, max(self.retry_seconds, retry_delay * 2))
+                    next_write = time.monotonic() + retry_delay
+                self._wake.notify_all()
+            self._warn_if_due(ok)
+
+    def _write(self, batch: list[PredictionRecord]) -> bool:
+        """Insert a batch in one transaction; rows the database refuses on their own are dropped singly."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(PredictionLogEntry), [record.row() for record in batch])
+            return True
+        except Exception as exc:  # the writer thread must outlive any failure
+            if not _rows_at_fault(exc):
+                with self._wake:
+                    self._failures += 1
+                    self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                return False
+        return self._write_singly(batch)
+
+    def _write_singly(self, batch: list[PredictionRecord]) -> bool:
+        # A bad row (a value too long, params that are not JSON) must not block every row behind it.
+        bad = 0
+        for index, record in enumerate(batch):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(PredictionLogEntry), [record.row()])
+            except Exception as exc:
+                if not _rows_at_fault(exc):
+                    with self._wake:
+                        # Keep what was written; the rest goes back for a retry.
+                        self._settle_prefix(index, bad)
+                        self._failures += 1
+                    return False
+                bad += 1
+                log.warning("prediction log: dropped a row the database refused: %s", str(exc).splitlines()[0])
+        with self._wake:
+            self._settle_prefix(len(batch), bad)
+        return True
+
+    # -- bookkeeping, under self._wake ------------------------------------------------------------------
+
+    def _oldest_unsettled(self) -> int:
+        # In-flight rows are always older than buffered ones (taken from the front, put back at the front).
+        if self._in_flight:
+            return self._in_flight[0][0]
+        if self._pending:
+            return self._pending[0][0]
+        return self._next_seq
+
+    def _settle_written(self) -> None:
+        count = len(self._in_flight)
+        if not count:  # _write_singly settled them already
+            return
+        self._in_flight.clear()
+        self._written += count
+        self._batches += 1
+        PREDICTIONS_LOGGED.inc(count)
+        PREDICTIONS_PENDING.dec(count)
+
+    def _settle_prefix(self, count: int, bad: int) -> None:
+        """The first `count` in-flight rows are done: `bad` of them dropped, the rest written."""
+        del self._in_flight[:count]
+        written = count - bad
+        self._written += written
+        self._batches += written
+        if written:
+            PREDICTIONS_LOGGED.inc(written)
+            PREDICTIONS_PENDING.dec(written)
+        if bad:
+            self._drop(bad)
+
+    def _put_back(self) -> None:
+        self._pending.extendleft(reversed(self._in_flight))
+        self._in_flight.clear()
+        # Rows that arrived during the failed attempt may have pushed the buffer past its bound.
+        while len(self._pending) > self.max_pending:
+            self._pending.popleft()
+            self._drop(1)
+
+    def _drop(self, count: int, was_pending: bool = True) -> None:
+        self._dropped += count
+        self._dropped_unreported += count
+        PREDICTIONS_DROPPED.inc(count)
+        if was_pending:
+            PREDICTIONS_PENDING.dec(count)
+
+    def _abandon_pending(self) -> None:
+        if left := len(self._pending):
+            self._pending.clear()
+            self._drop(left)
+            log.warning("prediction log: %d row(s) could not be written before shutdown", left)
+
+    def _warn_if_due(self, ok: bool) -> None:
+        # Warnings come from this thread, never from log(), and at most every warn_every_seconds.
+        with self._wake:
+            dropped, pending = self._dropped_unreported, len(self._pending)
+            now = time.monotonic()
+            if (ok and not dropped) or now - self._last_warning < self.warn_every_seconds:
+                return
+            self._last_warning = now
+            self._dropped_unreported = 0
+            error = self._last_error
+        if ok:
+            log.warning("prediction log: %d row(s) dropped since the last warning (buffer full)", dropped)
+        else:
+            log.warning(
+                "prediction log: write failed (%s); %d row(s) pending, %d dropped since the last warning",
+                error,
+                pending,
+                dropped,
+            )
+
+
+def _rows_at_fault(exc: Exception) -> bool:
+    """Whether the rows themselves were refused (retrying cannot help) rather than the database failing."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return True
+    # A StatementError that is no DBAPIError failed before reaching the database: e.g. params not JSON.
+    return isinstance(exc, (StatementError, TypeError, ValueError)) and not isinstance(exc, DBAPIError)
+
+
+def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWriter:
+    """A writer with the configured batch size, flush interval and buffer bound (not started)."""
+    return PredictionLogWriter(
+        engine,
+        batch_size=settings.prediction_log_batch,
+        flush_seconds=settings.prediction_log_flush_seconds,
+        max_pending=settings.prediction_log_max_pending,
+    )
+
+
+@dataclass
+class VariantStats:
+    """Served requests of one model version in a time window, for rollout checks."""
+
+    requests: int
+    errors: int  # status code >= 500
+    error_rate: float  # errors / requests; 0 without requests
+    mean_latency_ms: float  # 0 without requests
+    p99_latency_ms: float | None  # nearest-rank, over the latest P99_SAMPLE_ROWS requests; None without any
+
+
+def variant_stats(
+    engine: Engine, model_name: str, since: dt.datetime, versions: Sequence[int]
+) -> dict[int, VariantStats]:
+    """Per version of `model_name`, what it served since `since` (rows with served=True only); every
+    version asked for has an entry."""
+    since = _utc(since)
+    window = (
+        PredictionLogEntry.model_name == model_name,
+        PredictionLogEntry.served.is_(True),
+        PredictionLogEntry.at >= since,
+    )
+    stats = {version: VariantStats(0, 0, 0.0, 0.0, None) for version in versions}
+    if not stats:
+        return stats
+    with engine.connect() as conn:
+        totals = conn.execute(
+            select(
+                PredictionLogEntry.model_version,
+                func.count(),
+                func.sum(case((PredictionLogEntry.status_code >= 500, 1), else_=0)),
+                func.avg(PredictionLogEntry.latency_ms),
+            )
+            .where(*window, PredictionLogEntry.model_version.in_(list(stats)))
+            .group_by(PredictionLogEntry.model_version)
+        ).all()
+        for version, requests, errors, mean_latency in totals:
+            latencies = sorted(
+                conn.scalars(
+                    select(PredictionLogEntry.latency_ms)
+                    .where(*window, PredictionLogEntry.model_version == version)
+                    .order_by(PredictionLogEntry.at.desc())
+                    .limit(P99_SAMPLE_ROWS)
+                )
+            )
+            stats[version] = VariantStats(
+                requests=int(requests),
+                errors=int(errors or 0),
+                error_rate=int(errors or 0) / int(requests),
+                mean_latency_ms=float(mean_latency),
+                p99_latency_ms=latencies[math.ceil(0.99 * len(latencies)) - 1],
+            )
+    return stats

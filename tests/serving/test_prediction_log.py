@@ -1,0 +1,310 @@
+"""The prediction log writer: batches off the request path, survives a database outage, bounds its buffer;
+and variant_stats, which rollouts read from the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import Engine, event, insert, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from salescast.config import Settings
+from salescast.data.database import make_engine, migrate
+from salescast.data.schema import PredictionLogEntry
+from salescast.serving.prediction_log import (
+    PredictionLogWriter,
+    PredictionRecord,
+    VariantStats,
+    make_prediction_log,
+    variant_stats,
+)
+from tests.conftest import POSTGRES_ADMIN_URL
+
+T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def record(number: int, **changes: Any) -> PredictionRecord:
+    values: dict[str, Any] = {
+        "at": T0 + dt.timedelta(seconds=number),
+        "request_id": f"r-{number:04d}",
+        "key_id": 3,
+        "model_name": "demand",
+        "model_version": 2,
+        "variant": "production",
+        "served": True,
+        "route": "/forecast/what-if",
+        "params": {"i": number, "product": "A"},
+        "status_code": 200,
+        "latency_ms": 12.5,
+        "result": None,
+    }
+    return PredictionRecord(**{**values, **changes})
+
+
+def metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def eventually(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait for something a background thread does; the deadline only guards against hanging forever."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.01)
+
+
+def request_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.scalars(select(PredictionLogEntry.request_id)))
+
+
+def test_records_logged_from_many_threads_are_all_written_in_few_batches(engine: Engine) -> None:
+    commits: list[int] = []
+
+    def count_commit(_conn: Any) -> None:
+        commits.append(1)
+
+    writer = PredictionLogWriter(engine, batch_size=100, flush_seconds=60, max_pending=10_000)
+    writer.start()
+    event.listen(engine, "commit", count_commit)
+    try:
+
+        def log_every_eighth(first: int) -> None:
+            for n in range(first, 1234, 8):
+                writer.log(record(n))
+
+        threads = [threading.Thread(target=log_every_eighth, args=(first,)) for first in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        flushed = writer.flush(timeout=30)
+    finally:
+        event.remove(engine, "commit", count_commit)
+        writer.close(timeout=5)
+
+    stats = writer.stats()
+    assert flushed
+    assert (stats.logged, stats.written, stats.dropped, stats.pending) == (1234, 1234, 0, 0)
+    # Only full batches of 100 are written until flush() writes the remaining 34: 13 transactions.
+    assert stats.batches == 13 and len(commits) == 13
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(1234)]
+    with Session(engine) as session:
+        row = session.scalars(select(PredictionLogEntry).where(PredictionLogEntry.request_id == "r-0777")).one()
+    assert row.params == {"i": 777, "product": "A"}
+    stored_at = row.at.replace(tzinfo=dt.UTC) if row.at.tzinfo is None else row.at  # SQLite stores UTC, naive
+    assert stored_at == T0 + dt.timedelta(seconds=777)
+    assert (row.key_id, row.model_name, row.model_version, row.variant) == (3, "demand", 2, "production")
+    assert (row.served, row.route, row.status_code, row.latency_ms, row.result) == (
+        True,
+        "/forecast/what-if",
+        200,
+        12.5,
+        None,
+    )
+
+
+def test_close_writes_what_is_pending_and_later_records_are_dropped(engine: Engine) -> None:
+    pending_before, logged_before = (
+        metric("salescast_prediction_log_pending"),
+        metric("salescast_prediction_log_written_total"),
+    )
+    writer = PredictionLogWriter(engine, batch_size=1000, flush_seconds=60, max_pending=10_000)
+    writer.start()
+    for n in range(10):
+        writer.log(record(n))
+
+    drained = writer.close(timeout=10)
+    writer.log(record(99))  # after shutdown: never raises, never written
+
+    assert drained
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(10)]
+    assert (writer.stats().written, writer.stats().dropped) == (10, 1)
+    assert metric("salescast_prediction_log_written_total") == logged_before + 10
+    assert metric("salescast_prediction_log_pending") == pending_before
+
+
+def test_records_wait_for_the_flush_interval_when_no_batch_fills(engine: Engine) -> None:
+    with PredictionLogWriter(engine, batch_size=1000, flush_seconds=0.05, max_pending=10_000) as writer:
+        writer.log(record(1))
+        eventually(lambda: writer.stats().written == 1, "the lone record is written after flush_seconds")
+
+    assert request_ids(engine) == ["r-0001"]
+
+
+def test_a_row_the_database_refuses_is_dropped_alone(engine: Engine) -> None:
+    with PredictionLogWriter(engine, batch_size=10, flush_seconds=60, max_pending=100) as writer:
+        for n in range(10):
+            writer.log(record(n, params={"not json": object()}) if n == 4 else record(n))
+        assert writer.flush(timeout=30)
+
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(10) if n != 4]
+    assert (writer.stats().written, writer.stats().dropped) == (9, 1)
+
+
+def test_make_prediction_log_takes_its_sizes_from_the_settings(engine: Engine) -> None:
+    settings = Settings(prediction_log_batch=7, prediction_log_flush_seconds=0.5, prediction_log_max_pending=70)
+
+    writer = make_prediction_log(engine, settings)
+
+    assert (writer.batch_size, writer.flush_seconds, writer.max_pending) == (7, 0.5, 70)
+
+
+@dataclass
+class Outage:
+    """A database that can really go away and come back."""
+
+    engine: Engine
+    down: Callable[[], None]
+    up: Callable[[], None]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
+    if request.param == "sqlite":
+        # The database's folder is moved away and back; without a pool every write opens the file anew.
+        folder, away = tmp_path / "store", tmp_path / "store-away"
+        engine = make_engine(f"sqlite:///{folder / 'salescast.db'}", poolclass=NullPool)
+        migrate(engine)
+        yield Outage(engine, down=lambda: _rename(folder, away), up=lambda: _rename(away, folder))
+        engine.dispose()
+        return
+    # A database of its own on the real server, dropped (connections cut) and created again.
+    name = f"salescast_outage_{uuid.uuid4().hex[:10]}"
+    url = POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql)
+
+    admin(f'CREATE DATABASE "{name}"')
+    engine = make_engine(url)
+    migrate(engine)
+
+    def up() -> None:
+        admin(f'CREATE DATABASE "{name}"')
+        migrate(engine)
+
+    yield Outage(engine, down=lambda: admin(f'DROP DATABASE "{name}" WITH (FORCE)'), up=up)
+    engine.dispose()
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _rename(source: Path, target: Path) -> None:
+    source.rename(target)
+
+
+def fast_retrying_writer(engine: Engine, max_pending: int) -> PredictionLogWriter:
+    return PredictionLogWriter(
+        engine,
+        batch_size=10,
+        flush_seconds=0.05,
+        max_pending=max_pending,
+        retry_seconds=0.02,
+        max_retry_seconds=0.1,
+        warn_every_seconds=3600,
+    )
+
+
+def test_records_logged_while_the_database_is_down_are_written_after_it_returns(
+    outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fast_retrying_writer(outage.engine, max_pending=1000) as writer:
+        outage.down()
+        for n in range(50):
+            writer.log(record(n))  # neither raises nor waits for the database
+        eventually(lambda: writer.stats().failures >= 3, "the writer failed and retried")
+        during = writer.stats()
+        warnings = [r.getMessage() for r in caplog.records if r.name == "salescast.serving.prediction_log"]
+        outage.up()
+        flushed = writer.flush(timeout=30)
+
+    assert (during.written, during.pending, during.dropped) == (0, 50, 0)
+    assert len(warnings) == 1 and warnings[0].startswith("prediction log: write failed (OperationalError")
+    assert flushed
+    assert request_ids(outage.engine) == [f"r-{n:04d}" for n in range(50)]
+    assert (writer.stats().written, writer.stats().dropped) == (50, 0)
+
+
+def test_beyond_max_pending_the_oldest_records_are_dropped_and_counted(outage: Outage) -> None:
+    dropped_before = metric("salescast_prediction_log_dropped_total")
+    with fast_retrying_writer(outage.engine, max_pending=100) as writer:
+        outage.down()
+        for n in range(250):
+            writer.log(record(n))
+        failures = writer.stats().failures
+        # A failed attempt after the last log() has put its rows back and trimmed the buffer to the newest.
+        eventually(
+            lambda: writer.stats().failures > failures and writer.stats().in_flight == 0, "a failed write attempt"
+        )
+        during = writer.stats()
+        outage.up()
+        flushed = writer.flush(timeout=30)
+
+    assert (during.pending, during.dropped, during.written) == (100, 150, 0)
+    assert metric("salescast_prediction_log_dropped_total") == dropped_before + 150
+    assert flushed
+    assert request_ids(outage.engine) == [f"r-{n:04d}" for n in range(150, 250)]
+
+
+def test_close_gives_up_on_a_database_that_stays_down(outage: Outage) -> None:
+    dropped_before = metric("salescast_prediction_log_dropped_total")
+    pending_before = metric("salescast_prediction_log_pending")
+    writer = fast_retrying_writer(outage.engine, max_pending=100)
+    writer.start()
+    outage.down()
+    for n in range(5):
+        writer.log(record(n))
+
+    drained = writer.close(timeout=0.5)
+    outage.up()
+
+    assert not drained
+    assert (writer.stats().dropped, writer.stats().pending) == (5, 0)
+    assert metric("salescast_prediction_log_dropped_total") == dropped_before + 5
+    assert metric("salescast_prediction_log_pending") == pending_before
+
+
+def test_variant_stats_counts_served_requests_per_version_since_a_time(engine: Engine) -> None:
+    since = T0
+    minus_five = dt.timezone(dt.timedelta(hours=-5))
+    plus_five = dt.timezone(dt.timedelta(hours=5))
+    rows = [
+        # version 1: 4 requests, one server error
+        *(record(i, model_version=1, latency_ms=lat, status_code=code)
+          for i, (lat, code) in enumerate([(10, 200), (20, 500), (30, 200), (40, 200)])),
+        # version 2: latencies 1..100 ms; three 503s; 404s are the caller's fault, not errors
+        *(record(100 + i, model_version=2, variant="challenger", latency_ms=float(i + 1),
+                 status_code=503 if i in (5, 6, 7) else 404 if i in (8, 9) else 200)
+          for i in range(100)),
+        # at `since` exactly, written in another zone: counted
+        record(300, at=since.astimezone(minus_five), model_version=1, latency_ms=50.0),
+        # not counted: before the window (in a zone whose local time is after it), shadow, other model, version
+        record(301, at=(since - dt.timedelta(minutes=1)).astimezone(plus_five), model_version=1, status_code=500),
+        record(302, model_version=2, variant="shadow", served=False, status_code=500, latency_ms=10_000.0),
+        record(303, model_name="returns", model_version=1, status_code=500),
+        record(304, model_version=3, status_code=500),
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(PredictionLogEntry), [r.row() for r in rows])
+
+    stats = variant_stats(engine, "demand", since, [1, 2, 4])
+
+    assert stats == {
+        1: VariantStats(requests=5, errors=1, error_rate=0.2, mean_latency_ms=30.0, p99_latency_ms=50.0),
+        2: VariantStats(requests=100, errors=3, error_rate=0.03, mean_latency_ms=50.5, p99_latency_ms=99.0),
+        4: VariantStats(requests=0, errors=0, error_rate=0.0, mean_latency_ms=0.0, p99_latency_ms=None),
+    }
+    assert variant_stats(engine, "demand", since, []) == {}
