@@ -619,7 +619,8 @@ def _deployments(settings: Settings) -> Any:
 
 
 def _print_deployment(deployment: Any, now: dt.datetime | None = None) -> None:
-    from salescast.registry.deployments import ROLLOUTS, as_utc
+    from salescast.data.schema import as_utc
+    from salescast.registry.deployments import ROLLOUTS
 
     now = now or dt.datetime.now(dt.UTC)
     table = Table(title=f"{deployment.name}: deployment #{deployment.id}", show_header=False)
@@ -736,9 +737,9 @@ def deploy_stop(
 
 
 def _utc_text(moment: dt.datetime) -> str:
-    # SQLite hands back naive UTC times, PostgreSQL times in the session's zone.
-    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    return f"{utc:%Y-%m-%d %H:%M:%S} UTC"
+    from salescast.data.schema import as_utc
+
+    return f"{as_utc(moment):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _key_store(settings: Settings) -> Any:

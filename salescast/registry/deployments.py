@@ -18,13 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from salescast.data.schema import Deployment, ModelVersion, PredictionLogEntry
+from salescast.data.schema import Deployment, ModelVersion, as_utc
 from salescast.errors import ConfigurationError, ConflictError, NotFoundError, SalescastError
 from salescast.monitoring.alerts import Alert, AlertSink, Severity
+from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.monitoring.metrics import DEPLOYMENT_EVENTS
 from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
 
@@ -42,8 +43,6 @@ DEFAULT_STEPS: dict[str, list[float]] = {
 }
 # Below this many served requests a rate or a mean says more about chance than about the model.
 MIN_REQUESTS = 20
-# A p99 needs at least 100 values to be more than the maximum.
-MIN_REQUESTS_FOR_P99 = 100
 
 Clock = Callable[[], dt.datetime]
 
@@ -52,66 +51,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def as_utc(when: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without a zone; they were written in UTC."""
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
-
-
 # ----------------------------------------------------------------------------------- health of variants
-
-
-@dataclass(frozen=True)
-class VariantStats:
-    """Served requests of one version in a time window, as the prediction log recorded them."""
-
-    requests: int
-    errors: int
-    error_rate: float
-    mean_latency_ms: float
-    p99_latency_ms: float | None  # None below MIN_REQUESTS_FOR_P99 requests
-
-
-def _variant_stats(
-    engine: Engine, model_name: str, since: dt.datetime, versions: Sequence[int]
-) -> dict[int, VariantStats]:
-    """Stand-in for `salescast.serving.prediction_log.variant_stats` (same signature and meaning), until
-    that module is merged: served rows only (shadow results never reach a user), 5xx are errors."""
-    served = (
-        PredictionLogEntry.model_name == model_name,
-        PredictionLogEntry.served.is_(True),
-        PredictionLogEntry.at >= as_utc(since),
-    )
-    stats: dict[int, VariantStats] = {}
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                PredictionLogEntry.model_version,
-                func.count(),
-                func.sum(case((PredictionLogEntry.status_code >= 500, 1), else_=0)),
-                func.avg(PredictionLogEntry.latency_ms),
-            )
-            .where(*served, PredictionLogEntry.model_version.in_(list(versions)))
-            .group_by(PredictionLogEntry.model_version)
-        ).all()
-        for version, requests, errors, mean in rows:
-            p99: float | None = None
-            if requests >= MIN_REQUESTS_FOR_P99:
-                # The value with 1 % of the rows above it: portable (SQLite has no percentile function).
-                p99 = conn.scalar(
-                    select(PredictionLogEntry.latency_ms)
-                    .where(*served, PredictionLogEntry.model_version == version)
-                    .order_by(PredictionLogEntry.latency_ms.desc())
-                    .offset(int(requests) // 100)
-                    .limit(1)
-                )
-            stats[int(version)] = VariantStats(
-                requests=int(requests),
-                errors=int(errors or 0),
-                error_rate=int(errors or 0) / int(requests),
-                mean_latency_ms=float(mean or 0.0),
-                p99_latency_ms=None if p99 is None else float(p99),
-            )
-    return stats
 
 
 @dataclass(frozen=True)
@@ -224,7 +164,7 @@ class DeploymentService:
         *,
         clock: Clock = utcnow,
         min_requests: int = MIN_REQUESTS,
-        stats: StatsReader = _variant_stats,
+        stats: StatsReader = variant_stats,
     ) -> None:
         self.engine = engine
         self.registry = registry

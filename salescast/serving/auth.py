@@ -26,7 +26,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from salescast.data.schema import ApiKey
+from salescast.data.schema import ApiKey, as_utc
 from salescast.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -112,11 +112,6 @@ def principal_from_headers(authorization: str | None, x_api_key: str | None) -> 
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; salescast writes them in UTC.
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @contextmanager
@@ -221,7 +216,7 @@ class KeyStore:
         if row is None:
             return _Refusal("unknown", "unknown API key")
         if row.revoked_at is not None:
-            revoked_at = _utc(row.revoked_at)
+            revoked_at = as_utc(row.revoked_at)
             return _Refusal("revoked", f"API key {row.prefix} was revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
         return Principal(row.id, row.name, row.prefix, frozenset(row.scopes))
 

@@ -14,14 +14,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Engine, case, func, insert, select
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
-from salescast.data.schema import PredictionLogEntry
+from salescast.data.schema import PredictionLogEntry, as_utc
 from salescast.errors import ConfigurationError
 from salescast.monitoring.metrics import PREDICTIONS_DROPPED, PREDICTIONS_LOGGED, PREDICTIONS_PENDING
 
@@ -54,7 +53,7 @@ class PredictionRecord:
 
     def row(self) -> dict[str, Any]:
         return {
-            "at": _utc(self.at),
+            "at": as_utc(self.at),
             "request_id": self.request_id,
             "key_id": self.key_id,
             "model_name": self.model_name,
@@ -67,11 +66,6 @@ class PredictionRecord:
             "latency_ms": self.latency_ms,
             "result": self.result,
         }
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    # SQLite drops the offset when it stores a time: every stored time must be UTC to compare correctly.
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -381,58 +375,3 @@ def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWrit
         flush_seconds=settings.prediction_log_flush_seconds,
         max_pending=settings.prediction_log_max_pending,
     )
-
-
-@dataclass
-class VariantStats:
-    """Served requests of one model version in a time window, for rollout checks."""
-
-    requests: int
-    errors: int  # status code >= 500
-    error_rate: float  # errors / requests; 0 without requests
-    mean_latency_ms: float  # 0 without requests
-    p99_latency_ms: float | None  # nearest-rank, over the latest P99_SAMPLE_ROWS requests; None without any
-
-
-def variant_stats(
-    engine: Engine, model_name: str, since: dt.datetime, versions: Sequence[int]
-) -> dict[int, VariantStats]:
-    """Per version of `model_name`, what it served since `since` (rows with served=True only); every
-    version asked for has an entry."""
-    since = _utc(since)
-    window = (
-        PredictionLogEntry.model_name == model_name,
-        PredictionLogEntry.served.is_(True),
-        PredictionLogEntry.at >= since,
-    )
-    stats = {version: VariantStats(0, 0, 0.0, 0.0, None) for version in versions}
-    if not stats:
-        return stats
-    with engine.connect() as conn:
-        totals = conn.execute(
-            select(
-                PredictionLogEntry.model_version,
-                func.count(),
-                func.sum(case((PredictionLogEntry.status_code >= 500, 1), else_=0)),
-                func.avg(PredictionLogEntry.latency_ms),
-            )
-            .where(*window, PredictionLogEntry.model_version.in_(list(stats)))
-            .group_by(PredictionLogEntry.model_version)
-        ).all()
-        for version, requests, errors, mean_latency in totals:
-            latencies = sorted(
-                conn.scalars(
-                    select(PredictionLogEntry.latency_ms)
-                    .where(*window, PredictionLogEntry.model_version == version)
-                    .order_by(PredictionLogEntry.at.desc())
-                    .limit(P99_SAMPLE_ROWS)
-                )
-            )
-            stats[version] = VariantStats(
-                requests=int(requests),
-                errors=int(errors or 0),
-                error_rate=int(errors or 0) / int(requests),
-                mean_latency_ms=float(mean_latency),
-                p99_latency_ms=latencies[math.ceil(0.99 * len(latencies)) - 1],
-            )
-    return stats

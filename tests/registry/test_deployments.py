@@ -17,8 +17,9 @@ from salescast.data.database import make_engine
 from salescast.data.schema import Deployment, ModelVersion, PredictionLogEntry
 from salescast.errors import ConfigurationError, ConflictError, NotFoundError
 from salescast.monitoring.alerts import Alert, WebhookAlertSink
+from salescast.monitoring.live_stats import VariantStats
 from salescast.registry.artifacts import LocalArtifactStore
-from salescast.registry.deployments import DeploymentService, VariantStats, judge
+from salescast.registry.deployments import DeploymentService, judge
 from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
 from tests.registry.test_versions import candidate, model_folder
 
