@@ -26,11 +26,12 @@ from typing import Any, Literal
 from sqlalchemy import (
     Connection,
     Engine,
-    Select,
+    Subquery,
     case,
     func,
     literal,
     select,
+    true,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -218,22 +219,22 @@ def top_products(
         categories = _category_scope(conn, category) if category is not None else None
         store_id = _store_id(conn, store) if store is not None else None
 
-        in_scope = _products_in(categories)
+        series = _series(categories, store_id)
         f = StoredForecast
-        forecast_filter = [f.version_id == version_id, f.date >= start, f.date < end]
-        if in_scope is not None:
-            forecast_filter.append(f.product_id.in_(in_scope))
-        if store_id is not None:
-            forecast_filter.append(f.store_id == store_id)
-        sums = select(f.product_id, *_interval_columns()).where(*forecast_filter).group_by(f.product_id).subquery()
+        sums = (
+            select(series.c.product_id, *_interval_columns())
+            .join(f, (f.product_id == series.c.product_id) & (f.store_id == series.c.store_id))
+            .where(f.version_id == version_id, f.date >= start, f.date < end)
+            .group_by(series.c.product_id)
+            .subquery()
+        )
         forecasts = conn.execute(
             select(sums, Product.sku, Product.name, Category.name.label("category"))
             .join(Product, Product.id == sums.c.product_id)
             .outerjoin(Category, Category.id == Product.category_id)
         ).all()
-        ids = [row.product_id for row in forecasts]
-        history = _history_units(conn, in_scope, store_id, history_start, start)
-        prices = _latest_prices(conn, in_scope, store_id, ids, history_start, start)
+        history = _history_units(conn, series, history_start, start)
+        prices = _latest_prices(conn, series, start)
 
     ranked: list[tuple[tuple[Any, ...], Json]] = []
     for row in forecasts:
@@ -267,72 +268,57 @@ def top_products(
     }
 
 
-def _products_in(categories: list[int] | None) -> Select[Any] | None:
-    if categories is None:
-        return None
-    return select(Product.id).where(Product.category_id.in_(categories))
+def _series(categories: list[int] | None, store_id: int | None) -> Subquery:
+    """(product_id, store_id) of every product in scope in every store in scope.
 
-
-def _history_units(
-    conn: Connection, in_scope: Select[Any] | None, store_id: int | None, start: dt.date, end: dt.date
-) -> dict[int, float]:
-    s = SalesFact
-    where = [s.date >= start, s.date < end]
-    if in_scope is not None:
-        where.append(s.product_id.in_(in_scope))
-    if store_id is not None:
-        where.append(s.store_id == store_id)
-    return {
-        row[0]: float(row[1])
-        for row in conn.execute(select(s.product_id, func.sum(s.units)).where(*where).group_by(s.product_id))
-    }
-
-
-def _latest_prices(
-    conn: Connection,
-    in_scope: Select[Any] | None,
-    store_id: int | None,
-    product_ids: list[int],
-    window_start: dt.date,
-    before: dt.date,
-) -> dict[int, float]:
-    """Each product's latest known unit price before `before` (mean over the stores priced that day).
-
-    The history window is read first: it is scanned for the history units anyway and nearly every
-    product sold in it. Only the products without a priced sale there are looked up further back, so
-    that a catalogue-wide request does not read years of sales.
+    The facts are read by joining these pairs on the primary keys of `forecasts` and `sales`, whose
+    order is (…, product_id, store_id, date): each pair is one index range of exactly the dates asked
+    for. Filtering the facts by product alone would read every store's every date of each product.
+    Pairs that never sold cost one index probe that finds nothing.
     """
-    prices = _prices_between(conn, in_scope, store_id, window_start, before)
-    missing = [product_id for product_id in product_ids if product_id not in prices]
-    if missing:
-        prices.update(_prices_between(conn, None, store_id, None, before, only=missing))
-    return prices
-
-
-def _prices_between(
-    conn: Connection,
-    in_scope: Select[Any] | None,
-    store_id: int | None,
-    start: dt.date | None,
-    end: dt.date,
-    only: list[int] | None = None,
-) -> dict[int, float]:
-    s = SalesFact
-    where: list[ColumnElement[bool]] = [s.date < end, s.unit_price.is_not(None)]
-    if start is not None:
-        where.append(s.date >= start)
-    if in_scope is not None:
-        where.append(s.product_id.in_(in_scope))
+    query = select(Product.id.label("product_id"), Store.id.label("store_id")).join(Store, true())
+    if categories is not None:
+        query = query.where(Product.category_id.in_(categories))
     if store_id is not None:
-        where.append(s.store_id == store_id)
-    if only is not None:
-        where.append(s.product_id.in_(only))
-    latest = select(s.product_id, func.max(s.date).label("last")).where(*where).group_by(s.product_id).subquery()
+        query = query.where(Store.id == store_id)
+    return query.subquery("series")
+
+
+def _history_units(conn: Connection, series: Subquery, start: dt.date, end: dt.date) -> dict[int, float]:
+    s = SalesFact
+    # A correlated subquery per pair keeps PostgreSQL on one index range per pair: as a join, it
+    # estimates a scan of the whole table to be cheaper than thousands of probes, and is wrong by 3-4x.
+    units = (
+        select(func.sum(s.units))
+        .where(s.product_id == series.c.product_id, s.store_id == series.c.store_id, s.date >= start, s.date < end)
+        .scalar_subquery()
+    )
+    query = select(series.c.product_id, func.sum(units)).group_by(series.c.product_id)
+    return {row[0]: float(row[1]) for row in conn.execute(query) if row[1] is not None}
+
+
+def _latest_prices(conn: Connection, series: Subquery, before: dt.date) -> dict[int, float]:
+    """Each product's latest known unit price before `before`: the mean over the stores whose latest
+    priced sale of it falls on its latest priced day."""
+    s = SalesFact
+    # Per pair, MAX(date) on the primary key is a backward index scan that stops at the first priced row.
+    last_priced = (
+        select(func.max(s.date))
+        .where(
+            s.product_id == series.c.product_id,
+            s.store_id == series.c.store_id,
+            s.date < before,
+            s.unit_price.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    pairs = select(series.c.product_id, series.c.store_id, last_priced.label("last")).cte("pairs")
+    latest = select(pairs.c.product_id, func.max(pairs.c.last).label("last")).group_by(pairs.c.product_id).cte("latest")
     query = (
-        select(s.product_id, func.avg(s.unit_price))
-        .join(latest, (s.product_id == latest.c.product_id) & (s.date == latest.c.last))
-        .where(*where)
-        .group_by(s.product_id)
+        select(pairs.c.product_id, func.avg(s.unit_price))
+        .join(latest, (latest.c.product_id == pairs.c.product_id) & (latest.c.last == pairs.c.last))
+        .join(s, (s.product_id == pairs.c.product_id) & (s.store_id == pairs.c.store_id) & (s.date == pairs.c.last))
+        .group_by(pairs.c.product_id)
     )
     return {row[0]: float(row[1]) for row in conn.execute(query)}
 
