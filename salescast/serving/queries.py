@@ -159,7 +159,7 @@ def _product_id(conn: Connection, product: str) -> int:
 # -- intervals ------------------------------------------------------------------------------------------
 
 
-def _interval(p50: float, low_squares: float, high_squares: float, min_p10: float) -> Json:
+def interval_of_sum(p50: float, low_squares: float, high_squares: float, min_p10: float) -> Json:
     """p10/p50/p90 of a sum of independent terms (see the module docstring)."""
     p10 = p50 - math.sqrt(max(low_squares, 0.0))
     if min_p10 >= 0:
@@ -247,7 +247,7 @@ def top_products(
             "product_id": row.sku,
             "name": row.name,
             "category": row.category,
-            "units": _interval(p50, row.low_squares, row.high_squares, row.min_p10),
+            "units": interval_of_sum(p50, row.low_squares, row.high_squares, row.min_p10),
             "revenue": round(revenue, 2) if revenue is not None else None,
             "trend_pct": round((p50 - past) / past * 100, 1) if past > 0 else None,
             "history_units": _units(past),
@@ -374,7 +374,7 @@ def product_forecast(
         "forecast": [
             {
                 "date": row.date.isoformat(),
-                **_interval(row.p50, row.low_squares, row.high_squares, row.min_p10),
+                **interval_of_sum(row.p50, row.low_squares, row.high_squares, row.min_p10),
                 "method": "cold_start" if row.cold_start else "model",
             }
             for row in daily
