@@ -1,0 +1,472 @@
+"""The read queries behind the forecast API: ranked products, one product's forecast, the catalogue.
+
+Every function aggregates in the database (one row per product or per date comes back, never one per
+stored forecast) and returns plain JSON-ready values: str, int, float, None, lists, dicts and ISO dates.
+
+Periods are counted from the version's forecast start, the day after the last day of its training data
+(`model_versions.data_end`): a period of `days` holds the stored forecasts dated in
+[start, start + days), whatever the model's frequency, so a month of a weekly model is the 4 weekly
+forecasts dated within 30 days and a quarter of a monthly model the 3 dated within 91 days. Its history is
+the actual units dated in the same number of days just before the start, [start - days, start).
+
+Intervals of a sum treat its terms (days, stores) as independent: the sum's p50 is the sum of the p50s,
+and its p10 and p90 lie sqrt(sum of squared distances p50 - p10, resp. p90 - p50) below and above it;
+p10 is clipped at 0 when no term's p10 is negative. Adding quantiles instead would give an interval far
+too wide for a month of days, since daily errors partly cancel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Subquery,
+    case,
+    func,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from salescast.data.schema import Category, ModelVersion, Product, SalesFact, Store, StoredForecast
+from salescast.errors import DataValidationError, NotFoundError
+
+TimePeriod = Literal["week", "month", "quarter"]
+RankBy = Literal["units", "revenue"]
+
+PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91}
+MAX_LIMIT = 1000
+MAX_PAGE_SIZE = 500
+MAX_HORIZON_DAYS = 3660
+KNOWN_NAMES_SHOWN = 20  # names listed in a "not found" message
+
+Json = dict[str, Any]
+
+
+# -- version anchors ------------------------------------------------------------------------------------
+
+
+def forecast_start(engine: Engine, version_id: int) -> dt.date | None:
+    """The first forecast day of a version: the day after its training data ends; None when the version
+    has no stored forecasts."""
+    with engine.connect() as conn:
+        return _forecast_start(conn, version_id)
+
+
+def stored_days(engine: Engine, version_id: int) -> int:
+    """Periods stored per series (every series of a version is stored for the same horizon); 0 if none."""
+    with engine.connect() as conn:
+        return _stored_periods(conn, version_id)
+
+
+def _first_product(conn: Connection, version_id: int) -> int | None:
+    # The primary key (version_id, product_id, ...) answers this with one index probe.
+    first: int | None = conn.scalar(
+        select(func.min(StoredForecast.product_id)).where(StoredForecast.version_id == version_id)
+    )
+    return first
+
+
+def _forecast_start(conn: Connection, version_id: int) -> dt.date | None:
+    product = _first_product(conn, version_id)
+    if product is None:
+        return None
+    data_end: dt.date | None = conn.scalar(select(ModelVersion.data_end).where(ModelVersion.id == version_id))
+    if data_end is not None:
+        return data_end + dt.timedelta(days=1)
+    # A version without lineage: MIN(date) over all its rows would scan them, one product's rows do not.
+    first: dt.date | None = conn.scalar(
+        select(func.min(StoredForecast.date)).where(
+            StoredForecast.version_id == version_id, StoredForecast.product_id == product
+        )
+    )
+    return first
+
+
+def _stored_periods(conn: Connection, version_id: int) -> int:
+    product = _first_product(conn, version_id)
+    if product is None:
+        return 0
+    # One series of that product: its dates are the version's stored periods.
+    store = conn.scalar(
+        select(func.min(StoredForecast.store_id)).where(
+            StoredForecast.version_id == version_id, StoredForecast.product_id == product
+        )
+    )
+    count = conn.scalar(
+        select(func.count()).where(
+            StoredForecast.version_id == version_id,
+            StoredForecast.product_id == product,
+            StoredForecast.store_id == store,
+        )
+    )
+    return int(count or 0)
+
+
+def _require_start(conn: Connection, version_id: int) -> dt.date:
+    start = _forecast_start(conn, version_id)
+    if start is None:
+        raise NotFoundError(f"model version id {version_id} has no stored forecasts")
+    return start
+
+
+# -- name resolution ------------------------------------------------------------------------------------
+
+
+def _unknown(kind: str, plural: str, name: str, known: Sequence[str]) -> NotFoundError:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    if not known:
+        return NotFoundError(f"unknown {kind} {name!r}{hint}; there are no {plural} yet")
+    shown = ", ".join(sorted(known)[:KNOWN_NAMES_SHOWN])
+    more = f", … ({len(known)} in all)" if len(known) > KNOWN_NAMES_SHOWN else ""
+    return NotFoundError(f"unknown {kind} {name!r}{hint}; known {plural}: {shown}{more}")
+
+
+def _category_scope(conn: Connection, category: str) -> list[int]:
+    """The category's id and those of all categories below it (sub-categories, their children, …)."""
+    root = conn.scalar(select(Category.id).where(Category.name == category))
+    if root is None:
+        raise _unknown("category", "categories", category, list(conn.scalars(select(Category.name))))
+    scope = select(Category.id).where(Category.id == root).cte("scope", recursive=True)
+    scope = scope.union_all(select(Category.id).join(scope, Category.parent_id == scope.c.id))
+    return list(conn.scalars(select(scope.c.id)))
+
+
+def _store_id(conn: Connection, store: str) -> int:
+    found = conn.scalar(select(Store.id).where(Store.code == store))
+    if found is None:
+        raise _unknown("store", "stores", store, list(conn.scalars(select(Store.code))))
+    return int(found)
+
+
+def _product_id(conn: Connection, product: str) -> int:
+    found = conn.scalar(select(Product.id).where(Product.sku == product))
+    if found is None:
+        close = difflib.get_close_matches(product, list(conn.scalars(select(Product.sku))), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise NotFoundError(f"unknown product {product!r}{hint}")
+    return int(found)
+
+
+# -- intervals ------------------------------------------------------------------------------------------
+
+
+def interval_of_sum(p50: float, low_squares: float, high_squares: float, min_p10: float) -> Json:
+    """p10/p50/p90 of a sum of independent terms (see the module docstring)."""
+    p10 = p50 - math.sqrt(max(low_squares, 0.0))
+    if min_p10 >= 0:
+        p10 = max(p10, 0.0)
+    return {"p10": _units(p10), "p50": _units(p50), "p90": _units(p50 + math.sqrt(max(high_squares, 0.0)))}
+
+
+def _units(value: float) -> float:
+    return round(float(value), 3)
+
+
+def _interval_columns() -> list[ColumnElement[Any]]:
+    f = StoredForecast
+    return [
+        func.sum(f.p50).label("p50"),
+        func.sum((f.p50 - f.p10) * (f.p50 - f.p10)).label("low_squares"),
+        func.sum((f.p90 - f.p50) * (f.p90 - f.p50)).label("high_squares"),
+        func.min(f.p10).label("min_p10"),
+        func.max(case((f.method == "cold_start", 1), else_=0)).label("cold_start"),
+    ]
+
+
+# -- top products ---------------------------------------------------------------------------------------
+
+
+def top_products(
+    engine: Engine,
+    version_id: int,
+    time_period: TimePeriod,
+    category: str | None,
+    store: str | None,
+    limit: int,
+    rank_by: RankBy,
+) -> Json:
+    """Products ranked by their forecast over the next week (7 days), month (30) or quarter (91).
+
+    Summed over all stores unless `store` names one; `category` takes the products of that category and
+    of every category below it. Each product: its rank, sku, name, category, the interval of its units
+    over the period (rule in the module docstring), revenue = p50 units x its latest known unit price
+    (that of its latest priced sale before the forecast start, averaged over stores selling it that day,
+    in `store` only when given; null without one), `history_units` (actual units in the same number of
+    days before the start), `trend_pct` = (p50 - history) / history x 100 (null when history is 0) and
+    `method` (cold_start when any of its series is a cold start). Ranked by p50 units or by revenue
+    (unpriced products last), ties by sku; `total` counts the products that matched before `limit`.
+    """
+    if time_period not in PERIOD_DAYS:
+        raise DataValidationError(f"time_period must be one of {', '.join(PERIOD_DAYS)}, got {time_period!r}")
+    if rank_by not in ("units", "revenue"):
+        raise DataValidationError(f"rank_by must be units or revenue, got {rank_by!r}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise DataValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    days = PERIOD_DAYS[time_period]
+    with engine.connect() as conn:
+        start = _require_start(conn, version_id)
+        end = start + dt.timedelta(days=days)
+        history_start = start - dt.timedelta(days=days)
+        categories = _category_scope(conn, category) if category is not None else None
+        store_id = _store_id(conn, store) if store is not None else None
+
+        series = _series(categories, store_id)
+        f = StoredForecast
+        sums = (
+            select(series.c.product_id, *_interval_columns())
+            .join(f, (f.product_id == series.c.product_id) & (f.store_id == series.c.store_id))
+            .where(f.version_id == version_id, f.date >= start, f.date < end)
+            .group_by(series.c.product_id)
+            .subquery()
+        )
+        forecasts = conn.execute(
+            select(sums, Product.sku, Product.name, Category.name.label("category"))
+            .join(Product, Product.id == sums.c.product_id)
+            .outerjoin(Category, Category.id == Product.category_id)
+        ).all()
+        history = _history_units(conn, series, history_start, start)
+        prices = _latest_prices(conn, series, start)
+
+    ranked: list[tuple[tuple[Any, ...], Json]] = []
+    for row in forecasts:
+        p50 = float(row.p50)
+        price = prices.get(row.product_id)
+        revenue = p50 * price if price is not None else None
+        past = history.get(row.product_id, 0.0)
+        key = (revenue is None, -(revenue or 0.0), row.sku) if rank_by == "revenue" else (-p50, row.sku)
+        product = {
+            "product_id": row.sku,
+            "name": row.name,
+            "category": row.category,
+            "units": interval_of_sum(p50, row.low_squares, row.high_squares, row.min_p10),
+            "revenue": round(revenue, 2) if revenue is not None else None,
+            "trend_pct": round((p50 - past) / past * 100, 1) if past > 0 else None,
+            "history_units": _units(past),
+            "method": "cold_start" if row.cold_start else "model",
+        }
+        ranked.append((key, product))
+    ranked.sort(key=lambda pair: pair[0])
+    products = [{"rank": rank, **product} for rank, (_, product) in enumerate(ranked[:limit], 1)]
+    return {
+        "products": products,
+        "total": len(ranked),
+        "time_period": time_period,
+        "period_start": start.isoformat(),
+        "period_end": (end - dt.timedelta(days=1)).isoformat(),
+        "category": category,
+        "store": store,
+        "rank_by": rank_by,
+    }
+
+
+def _series(categories: list[int] | None, store_id: int | None) -> Subquery:
+    """(product_id, store_id) of every product in scope in every store in scope.
+
+    The facts are read by joining these pairs on the primary keys of `forecasts` and `sales`, whose
+    order is (…, product_id, store_id, date): each pair is one index range of exactly the dates asked
+    for. Filtering the facts by product alone would read every store's every date of each product.
+    Pairs that never sold cost one index probe that finds nothing.
+    """
+    query = select(Product.id.label("product_id"), Store.id.label("store_id")).join(Store, true())
+    if categories is not None:
+        query = query.where(Product.category_id.in_(categories))
+    if store_id is not None:
+        query = query.where(Store.id == store_id)
+    return query.subquery("series")
+
+
+def _history_units(conn: Connection, series: Subquery, start: dt.date, end: dt.date) -> dict[int, float]:
+    s = SalesFact
+    # A correlated subquery per pair keeps PostgreSQL on one index range per pair: as a join, it
+    # estimates a scan of the whole table to be cheaper than thousands of probes, and is wrong by 3-4x.
+    units = (
+        select(func.sum(s.units))
+        .where(s.product_id == series.c.product_id, s.store_id == series.c.store_id, s.date >= start, s.date < end)
+        .scalar_subquery()
+    )
+    query = select(series.c.product_id, func.sum(units)).group_by(series.c.product_id)
+    return {row[0]: float(row[1]) for row in conn.execute(query) if row[1] is not None}
+
+
+def _latest_prices(conn: Connection, series: Subquery, before: dt.date) -> dict[int, float]:
+    """Each product's latest known unit price before `before`: the mean over the stores whose latest
+    priced sale of it falls on its latest priced day."""
+    s = SalesFact
+    # Per pair, MAX(date) on the primary key is a backward index scan that stops at the first priced row.
+    last_priced = (
+        select(func.max(s.date))
+        .where(
+            s.product_id == series.c.product_id,
+            s.store_id == series.c.store_id,
+            s.date < before,
+            s.unit_price.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    pairs = select(series.c.product_id, series.c.store_id, last_priced.label("last")).cte("pairs")
+    latest = select(pairs.c.product_id, func.max(pairs.c.last).label("last")).group_by(pairs.c.product_id).cte("latest")
+    query = (
+        select(pairs.c.product_id, func.avg(s.unit_price))
+        .join(latest, (latest.c.product_id == pairs.c.product_id) & (latest.c.last == pairs.c.last))
+        .join(s, (s.product_id == pairs.c.product_id) & (s.store_id == pairs.c.store_id) & (s.date == pairs.c.last))
+        .group_by(pairs.c.product_id)
+    )
+    return {row[0]: float(row[1]) for row in conn.execute(query)}
+
+
+# -- one product ----------------------------------------------------------------------------------------
+
+
+def product_forecast(
+    engine: Engine, version_id: int, product: str, store: str | None, horizon: int, history_days: int = 56
+) -> Json:
+    """One product's stored forecast for its first `horizon` periods from the forecast start, summed over
+    its stores (interval rule in the module docstring) unless `store` names one, with `history`: its
+    actual units per date over the `history_days` days before the start (dates without a sale row are
+    left out)."""
+    if not 1 <= horizon <= MAX_HORIZON_DAYS:
+        raise DataValidationError(f"horizon must be between 1 and {MAX_HORIZON_DAYS}, got {horizon}")
+    if not 0 <= history_days <= MAX_HORIZON_DAYS:
+        raise DataValidationError(f"history_days must be between 0 and {MAX_HORIZON_DAYS}, got {history_days}")
+    with engine.connect() as conn:
+        product_id = _product_id(conn, product)
+        store_id = _store_id(conn, store) if store is not None else None
+        start = _require_start(conn, version_id)
+        f = StoredForecast
+        where = [f.version_id == version_id, f.product_id == product_id, f.date >= start]
+        if store_id is not None:
+            where.append(f.store_id == store_id)
+        daily = conn.execute(
+            select(f.date, *_interval_columns()).where(*where).group_by(f.date).order_by(f.date).limit(horizon)
+        ).all()
+        if not daily:
+            where_label = f" in store {store!r}" if store is not None else ""
+            raise NotFoundError(f"model version id {version_id} has no forecast for product {product!r}{where_label}")
+        if len(daily) < horizon:
+            raise DataValidationError(
+                f"horizon {horizon} is beyond the stored forecast: {len(daily)} days are stored for {product!r}"
+            )
+        s = SalesFact
+        history_where = [
+            s.product_id == product_id,
+            s.date >= start - dt.timedelta(days=history_days),
+            s.date < start,
+        ]
+        if store_id is not None:
+            history_where.append(s.store_id == store_id)
+        history = conn.execute(
+            select(s.date, func.sum(s.units)).where(*history_where).group_by(s.date).order_by(s.date)
+        ).all()
+    return {
+        "product_id": product,
+        "store": store,
+        "horizon": horizon,
+        "forecast_start": start.isoformat(),
+        "forecast": [
+            {
+                "date": row.date.isoformat(),
+                **interval_of_sum(row.p50, row.low_squares, row.high_squares, row.min_p10),
+                "method": "cold_start" if row.cold_start else "model",
+            }
+            for row in daily
+        ],
+        "history": [{"date": day.isoformat(), "units": _units(units)} for day, units in history],
+    }
+
+
+# -- catalogue ------------------------------------------------------------------------------------------
+
+
+def categories(engine: Engine) -> list[Json]:
+    """Every category by name: its parent (null at the top), its products (those in it or in any
+    category below it) and the names of its direct sub-categories."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Category.id, Category.name, Category.parent_id)).all()
+        direct = dict(
+            conn.execute(
+                select(Product.category_id, func.count())
+                .where(Product.category_id.is_not(None))
+                .group_by(Product.category_id)
+            ).all()
+        )
+    name_of = {row.id: row.name for row in rows}
+    children: dict[int, list[int]] = {}
+    for row in rows:
+        if row.parent_id is not None:
+            children.setdefault(row.parent_id, []).append(row.id)
+
+    def total(category_id: int, seen: frozenset[int]) -> int:
+        if category_id in seen:  # a cycle in bad data must not recurse forever
+            return 0
+        below = children.get(category_id, [])
+        return int(direct.get(category_id, 0)) + sum(total(c, seen | {category_id}) for c in below)
+
+    return [
+        {
+            "name": row.name,
+            "parent": name_of.get(row.parent_id) if row.parent_id is not None else None,
+            "products": total(row.id, frozenset()),
+            "subcategories": sorted(name_of[c] for c in children.get(row.id, [])),
+        }
+        for row in sorted(rows, key=lambda r: r.name)
+    ]
+
+
+def products(engine: Engine, search: str | None, category: str | None, page: int, page_size: int) -> Json:
+    """A page of the catalogue ordered by sku: each product's sku, name, category and the codes of the
+    stores that sold it. `search` is a case-insensitive substring of the sku or the name, taken
+    literally (`%` and `_` match themselves); `category` includes its sub-categories. A page beyond the
+    end is empty."""
+    if page < 1:
+        raise DataValidationError(f"page must be 1 or more, got {page}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise DataValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    with engine.connect() as conn:
+        where: list[ColumnElement[bool]] = []
+        if category is not None:
+            where.append(Product.category_id.in_(_category_scope(conn, category)))
+        if search:
+            term = search.lower()
+            where.append(
+                func.lower(Product.sku).contains(term, autoescape=True)
+                | func.lower(func.coalesce(Product.name, literal(""))).contains(term, autoescape=True)
+            )
+        total = conn.scalar(select(func.count()).select_from(Product).where(*where)) or 0
+        page_rows = conn.execute(
+            select(Product.id, Product.sku, Product.name, Category.name.label("category"))
+            .outerjoin(Category, Category.id == Product.category_id)
+            .where(*where)
+            .order_by(Product.sku)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        ).all()
+        stores: dict[int, list[str]] = {}
+        if page_rows:
+            sold = (
+                select(SalesFact.product_id, SalesFact.store_id)
+                .where(SalesFact.product_id.in_([row.id for row in page_rows]))
+                .distinct()
+                .subquery()
+            )
+            for product_id, code in conn.execute(
+                select(sold.c.product_id, Store.code).join(Store, Store.id == sold.c.store_id).order_by(Store.code)
+            ):
+                stores.setdefault(product_id, []).append(code)
+    return {
+        "items": [
+            {"product_id": row.sku, "name": row.name, "category": row.category, "stores": stores.get(row.id, [])}
+            for row in page_rows
+        ],
+        "page": page,
+        "page_size": page_size,
+        "total": int(total),
+    }
