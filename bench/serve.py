@@ -36,6 +36,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import psycopg
+from sqlalchemy import insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -109,8 +110,8 @@ def prepare_store(url: str, folder: Path) -> str:
     days["dow"] = days["date"].dt.dayofweek
     future = weekly.merge(days, on="dow")
     with engine.begin() as conn:
-        products = dict(conn.execute(Product.__table__.select().with_only_columns(Product.sku, Product.id)).all())
-        stores = dict(conn.execute(Store.__table__.select().with_only_columns(Store.code, Store.id)).all())
+        products = dict(conn.execute(select(Product.sku, Product.id)).tuples().all())
+        stores = dict(conn.execute(select(Store.code, Store.id)).tuples().all())
         p50 = future["units"].to_numpy(dtype=float)
         rows = pd.DataFrame(
             {
@@ -124,7 +125,7 @@ def prepare_store(url: str, folder: Path) -> str:
                 "method": "model",
             }
         )
-        conn.execute(StoredForecast.__table__.insert(), rows.to_dict("records"))
+        conn.execute(insert(StoredForecast), [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")])
     registry.set_alias("demand", PRODUCTION, version.version, "bench", "serving benchmark")
     key = KeyStore(engine).create("bench", ["read"])
     engine.dispose()

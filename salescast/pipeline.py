@@ -88,6 +88,14 @@ def _overall(metrics: pd.DataFrame, model: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in row.drop(["level", "key", "model"]).items()}
 
 
+def _json_metrics(metrics: dict[str, float] | None) -> dict[str, float | None] | None:
+    """Metrics as JSON allows them: an undefined value (e.g. the coverage of a champion refit without
+    intervals) is null, not NaN, which PostgreSQL's JSON type refuses."""
+    if metrics is None:
+        return None
+    return {name: value if math.isfinite(value) else None for name, value in metrics.items()}
+
+
 def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestSpec) -> dict[str, float]:
     """The champion's configuration scored on the candidate's hold-out: its families refit up to the
     same cutoff and combined with its weights, so both are judged on the same periods."""
@@ -198,7 +206,11 @@ def run_pipeline(
                 series=len(frame.ids),
                 package_version=salescast.__version__,
                 git_commit=git_commit(),
-                metrics={"candidate": candidate, "baseline": baseline, "champion": champion},
+                metrics={
+                    "candidate": _json_metrics(candidate),
+                    "baseline": _json_metrics(baseline),
+                    "champion": _json_metrics(champion),
+                },
                 gate=verdict.as_dict(),
                 status="registered" if verdict.passed else "rejected",
                 reason=None if verdict.passed else "; ".join(verdict.reasons),

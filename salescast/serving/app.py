@@ -15,10 +15,8 @@ from salescast.config import Settings, get_settings
 from salescast.monitoring.logging import configure_logging
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
-from salescast.serving.routes import catalog, forecasts, health, models
+from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
 from salescast.serving.state import build_state, close_state
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -48,7 +46,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     install_problem_handlers(app)
     for router in (forecasts.router, catalog.router, models.router, health.router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

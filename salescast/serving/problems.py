@@ -46,6 +46,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+# Every route that takes an API key can answer these.
+AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA)
+
 
 def problem(
     status: int,

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine, and_, select
 
@@ -23,6 +23,7 @@ from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
 if TYPE_CHECKING:
     from salescast.registry.deployments import DeploymentService
 
+Routed = Literal["production", "challenger"]
 logger = logging.getLogger(__name__)
 
 _BUCKETS = float(2**64)
@@ -54,16 +55,17 @@ class TrafficPlan:
     deployment_id: int | None = None
     strategy: str | None = None
 
-    def route(self, sticky_key: str) -> tuple[ServedVersion, str]:
+    def route(self, sticky_key: str) -> tuple[ServedVersion, Routed]:
         """The version that serves `sticky_key` and its variant name (`production` or `challenger`).
 
         The challenger gets the keys whose bucket is below the share: as the share grows, keys only
         move from production to the challenger, never back, so a user does not flip between versions.
         Counted in the TRAFFIC metric (one labelled counter increment).
         """
-        served, variant = self.production, PRODUCTION
+        served: ServedVersion = self.production
+        variant: Routed = "production"
         if self.candidate is not None and not self.shadow and bucket(self.deployment_id, sticky_key) < self.share:
-            served, variant = self.candidate, CHALLENGER
+            served, variant = self.candidate, "challenger"
         TRAFFIC.labels(model=self.model, variant=variant).inc()
         return served, variant
 

@@ -65,10 +65,9 @@ class HistoryDay(BaseModel):
 
 class ProductForecast(Served):
     product_id: str
-    name: str | None
-    category: str | None
     store: str | None
     horizon: int
+    forecast_start: str
     forecast: list[ForecastDay]
     history: list[HistoryDay]
 
@@ -119,7 +118,7 @@ class ProductItem(BaseModel):
     product_id: str
     name: str | None
     category: str | None
-    stores: int
+    stores: list[str] = Field(description="Codes of the stores that sold it")
 
 
 class ProductPage(BaseModel):

@@ -16,10 +16,9 @@ from starlette.responses import Response
 
 from salescast.errors import SalescastError
 from salescast.monitoring.logging import request_id_var
-from salescast.monitoring.metrics import TRAFFIC
 from salescast.serving.cache import cache_key
 from salescast.serving.encoding import encode, json_response
-from salescast.serving.prediction_log import PredictionRecord
+from salescast.serving.prediction_log import PredictionRecord, Variant
 from salescast.serving.routing import ServedVersion, TrafficPlan
 from salescast.serving.security import Caller
 from salescast.serving.state import ServingState
@@ -61,7 +60,6 @@ async def serve_forecast(
 ) -> Response:
     plan = current_plan(state)
     served, variant = plan.route(caller.sticky_key)
-    TRAFFIC.labels(plan.model, variant).inc()
     started = time.perf_counter()
     status = 500
     try:
@@ -118,7 +116,7 @@ def _log(
     caller: Caller,
     plan: TrafficPlan,
     served: ServedVersion,
-    variant: str,
+    variant: Variant,
     route: str,
     params: Mapping[str, Any],
     status: int,

@@ -9,13 +9,14 @@ from starlette.responses import Response
 
 from salescast.serving import queries
 from salescast.serving.models import what_if
-from salescast.serving.problems import PROBLEM_SCHEMA
+from salescast.serving.problems import AUTH_PROBLEMS, PROBLEM_SCHEMA
+from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
 from salescast.serving.schemas import ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
 from salescast.serving.security import Caller, predict_access, read_access, serving_state
 from salescast.serving.serve_forecast import serve_forecast
 
-router = APIRouter(prefix="/forecast", tags=["forecasts"], responses=dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA))
+router = APIRouter(prefix=f"{API_PREFIX}/forecast", tags=["forecasts"], responses=AUTH_PROBLEMS)
 Name = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 

@@ -11,11 +11,12 @@ from starlette.responses import Response
 from salescast.errors import StorageError
 from salescast.serving.encoding import json_response
 from salescast.serving.problems import PROBLEM_SCHEMA
+from salescast.serving.routes import API_PREFIX
 from salescast.serving.schemas import Health, Ready
 from salescast.serving.security import serving_state
 from salescast.serving.serve_forecast import current_plan
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(prefix=API_PREFIX, tags=["operations"])
 HEALTHY = b'{"status":"ok"}'
 
 
@@ -54,6 +55,6 @@ async def metrics(request: Request) -> Response:
     if folder:
         # Several worker processes: add up what each wrote to the shared folder.
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=folder)
+        multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -13,11 +13,12 @@ from salescast.errors import NotFoundError
 from salescast.models.ensemble import EnsembleModel
 from salescast.registry.versions import PRODUCTION, ModelRegistry
 from salescast.serving.encoding import json_response
-from salescast.serving.problems import PROBLEM_SCHEMA
+from salescast.serving.problems import AUTH_PROBLEMS, PROBLEM_SCHEMA
+from salescast.serving.routes import API_PREFIX
 from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, VersionSummary
 from salescast.serving.security import Caller, admin_access, read_access, serving_state
 
-router = APIRouter(prefix="/models", tags=["models"], responses=dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA))
+router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"], responses=AUTH_PROBLEMS)
 ModelName = Annotated[str, Path(min_length=1, max_length=200)]
 
 

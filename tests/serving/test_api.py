@@ -1,0 +1,245 @@
+"""The API as a client sees it: forecasts with the serving version, caching by version, keys and scopes,
+rate limits, problem details, readiness and metrics."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from salescast.data.schema import PredictionLogEntry
+from salescast.serving.auth import KeyStore
+from tests.serving.conftest import Api, ApiFactory
+
+TOP = "/api/v1/forecast/top-products"
+
+
+def test_top_products_names_the_version_and_is_cached_until_the_version_changes(api: Api) -> None:
+    first = api.get(TOP, params={"time_period": "month", "limit": 5})
+    again = api.get(TOP, params={"limit": 5, "time_period": "month"})
+
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["model"] == "demand" and body["model_version"] == 1
+    assert first.headers["X-Model-Version"] == "demand:v1" and first.headers["X-Cache"] == "miss"
+    assert len(body["products"]) == 5 and body["total"] == 8
+    assert [p["rank"] for p in body["products"]] == [1, 2, 3, 4, 5]
+    units = [p["units"]["p50"] for p in body["products"]]
+    assert units == sorted(units, reverse=True)
+    assert all(p["units"]["p10"] <= p["units"]["p50"] <= p["units"]["p90"] for p in body["products"])
+    assert again.headers["X-Cache"] == "hit" and again.content == first.content
+    assert re.fullmatch(r"[0-9a-f]{32}", first.headers["X-Request-Id"])
+
+    flip = api.post("/api/v1/models/demand/aliases", json={"alias": "production", "version": 2, "reason": "test"})
+    after = api.get(TOP, params={"time_period": "month", "limit": 5})
+
+    assert flip.status_code == 200, flip.text
+    assert flip.json()["from_version"] == 1 and flip.json()["to_version"] == 2
+    assert after.headers["X-Model-Version"] == "demand:v2" and after.headers["X-Cache"] == "miss"
+    assert after.json()["model_version"] == 2
+
+
+def test_a_product_forecast_has_daily_intervals_and_recent_history(api: Api) -> None:
+    sku = api.get("/api/v1/products", params={"page_size": 1}).json()["items"][0]["product_id"]
+
+    response = api.get(f"/api/v1/forecast/products/{sku}", params={"horizon": 14, "history_days": 28})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["product_id"] == sku and body["horizon"] == 14 and body["model_version"] == 1
+    assert len(body["forecast"]) == 14
+    assert all(day["p10"] <= day["p50"] <= day["p90"] for day in body["forecast"])
+    assert 0 < len(body["history"]) <= 28
+    assert max(day["date"] for day in body["history"]) < body["forecast"][0]["date"] == body["forecast_start"]
+
+
+def test_every_api_route_enforces_its_scope(api: Api) -> None:
+    sku = api.get("/api/v1/products", params={"page_size": 1}).json()["items"][0]["product_id"]
+    routes = {
+        ("GET", "/api/v1/forecast/top-products"): ("read", {}),
+        ("GET", "/api/v1/forecast/products/{product_id}"): ("read", {}),
+        ("GET", "/api/v1/categories"): ("read", {}),
+        ("GET", "/api/v1/products"): ("read", {}),
+        ("GET", "/api/v1/models"): ("read", {}),
+        ("GET", "/api/v1/models/{name}/versions"): ("read", {}),
+        ("POST", "/api/v1/forecast/what-if"): ("predict", {"product": sku, "horizon": 7, "price_change_pct": -10}),
+        ("POST", "/api/v1/models/{name}/aliases"): ("admin", {"alias": "production", "version": 1}),
+    }
+    open_routes = {"/api/v1/health", "/api/v1/ready", "/api/v1/metrics", "/api/v1/openapi.json"}
+    paths = api.client.get("/api/v1/openapi.json").json()["paths"]
+    served = {(method.upper(), path) for path, item in paths.items() if path not in open_routes for method in item}
+    assert served == set(routes), "a route was added without saying which scope it needs"
+    order = ["read", "predict", "admin"]
+
+    for (method, template), (needed, body) in routes.items():
+        path = template.format(product_id=sku, name="demand")
+        for key in (None, *order):
+            response = api.client.request(
+                method,
+                path,
+                json=body or None,
+                headers={"X-API-Key": api.keys[key]} if key else {},
+            )
+            if key is None:
+                expected = {401}
+            elif order.index(key) < order.index(needed):
+                expected = {403}
+            else:
+                expected = {200}
+            assert response.status_code in expected, (method, path, key, response.text)
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_revoked_key_is_refused_at_once(api: Api) -> None:
+    store = api.state.keys
+    created = store.create("temporary", ["read"])
+    assert api.client.get(TOP, headers={"X-API-Key": created.secret}).status_code == 200
+
+    store.revoke(created.id)
+    refused = api.client.get(TOP, headers={"X-API-Key": created.secret})
+
+    assert refused.status_code == 401
+    assert refused.json()["detail"].startswith(f"API key {created.prefix} was revoked")
+    assert created.secret not in refused.text
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_the_auth_cache_expires(api_factory: ApiFactory) -> None:
+    api = api_factory(auth_cache_seconds=0.0)
+    other_replica = KeyStore(api.engine, cache_seconds=0)
+    created = other_replica.create("temporary", ["read"])
+    assert api.client.get(TOP, headers={"X-API-Key": created.secret}).status_code == 200
+
+    other_replica.revoke(created.id)
+
+    assert api.client.get(TOP, headers={"X-API-Key": created.secret}).status_code == 401
+
+
+def test_unknown_keys_and_missing_keys_get_a_problem_not_a_trace(api: Api) -> None:
+    missing = api.client.get(TOP)
+    unknown = api.client.get(TOP, headers={"Authorization": "Bearer sc_00000000_" + "x" * 43})
+
+    assert missing.status_code == 401 and "API key" in missing.json()["detail"]
+    assert unknown.status_code == 401 and unknown.json()["detail"] == "unknown API key"
+    for response in (missing, unknown):
+        problem = response.json()
+        assert set(problem) >= {"type", "title", "status", "detail", "request_id"}
+        assert "Traceback" not in response.text
+
+
+def test_the_rate_limit_answers_429_with_retry_after(api_factory: ApiFactory) -> None:
+    api = api_factory(rate_limit_per_second=0.5, rate_limit_burst=3)
+
+    statuses = [api.get(TOP).status_code for _ in range(4)]
+    refused = api.get(TOP)
+    other_key = api.get(TOP, key="admin")
+
+    assert statuses == [200, 200, 200, 429]
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert "rate limit" in refused.json()["detail"]
+    assert other_key.status_code == 200  # each key has its own bucket
+
+
+def test_bad_parameters_and_unknown_names_are_problems(api: Api) -> None:
+    bad_period = api.get(TOP, params={"time_period": "year"})
+    bad_limit = api.get(TOP, params={"limit": 0})
+    unknown = api.get(TOP, params={"category": "Electronix"})
+    no_product = api.get("/api/v1/forecast/products/NOPE")
+
+    assert bad_period.status_code == 422 and "time_period" in bad_period.json()["detail"]
+    assert bad_limit.status_code == 422 and bad_limit.json()["errors"][0]["location"] == "query.limit"
+    assert unknown.status_code == 404 and "unknown category 'Electronix'" in unknown.json()["detail"]
+    assert no_product.status_code == 404 and "NOPE" in no_product.json()["detail"]
+
+
+def test_open_read_mode_serves_reads_without_a_key_but_never_writes(api_factory: ApiFactory) -> None:
+    api = api_factory(open_read=True)
+
+    assert api.client.get(TOP).status_code == 200
+    assert (
+        api.client.post("/api/v1/models/demand/aliases", json={"alias": "production", "version": 2}).status_code == 401
+    )
+
+
+def test_what_if_is_computed_live_by_the_production_model(api: Api) -> None:
+    sku = api.get("/api/v1/products", params={"page_size": 1}).json()["items"][0]["product_id"]
+
+    response = api.post(
+        "/api/v1/forecast/what-if", key="predict", json={"product": sku, "horizon": 14, "price_change_pct": -30}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == 1 and response.headers["X-Model-Version"] == "demand:v1"
+    assert len(body["baseline"]) == len(body["scenario_forecast"]) == 14
+    assert body["responsive_families"] == ["lgbm"]
+    assert body["totals"]["scenario_p50"] != body["totals"]["baseline_p50"]
+    assert "X-Cache" not in response.headers
+
+
+def test_served_forecasts_are_logged_in_batches_off_the_request_path(api: Api) -> None:
+    for limit in (3, 4, 3):
+        assert api.get(TOP, params={"limit": limit}).status_code == 200
+    api.get(TOP, params={"category": "Nowhere"})
+
+    assert api.state.predictions.flush(timeout=5.0)
+    with Session(api.engine) as session:
+        rows = session.scalars(select(PredictionLogEntry).order_by(PredictionLogEntry.id)).all()
+    assert [(r.route, r.status_code, r.model_version, r.variant, r.served) for r in rows] == [
+        ("top-products", 200, 1, "production", True),
+        ("top-products", 200, 1, "production", True),
+        ("top-products", 200, 1, "production", True),
+        ("top-products", 404, 1, "production", True),
+    ]
+    assert rows[0].params["limit"] == 3 and rows[0].key_id is not None and len(rows[0].request_id) == 32
+    assert all(r.latency_ms >= 0 for r in rows)
+
+
+def test_health_ready_and_metrics(api: Api) -> None:
+    api.get(TOP)
+
+    health = api.client.get("/api/v1/health")
+    ready = api.client.get("/api/v1/ready")
+    metrics = api.client.get("/api/v1/metrics")
+
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["model_version"] == 1
+    assert ready.json()["database"] == api.engine.dialect.name
+    text = metrics.text
+    assert re.search(
+        r'salescast_http_requests_total\{method="GET",model_version="demand:v1",'
+        r'route="/api/v1/forecast/top-products",status="200"\} [1-9]',
+        text,
+    ), text[:2000]
+    assert "salescast_cache_lookups_total" in text
+
+
+def test_models_and_versions_are_listed(api: Api) -> None:
+    models = api.get("/api/v1/models").json()
+    versions = api.get("/api/v1/models/demand/versions").json()
+    missing = api.get("/api/v1/models/nothing/versions")
+
+    assert models == [{"name": "demand", "versions": 2, "aliases": {"production": 1}, "latest_version": 2}]
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[0]["aliases"] == ["production"] and versions[1]["aliases"] == []
+    assert versions[0]["metrics"]["candidate"]["mase"] > 0
+    assert missing.status_code == 404
+
+
+def test_a_rollback_over_the_api_serves_the_previous_version(api: Api) -> None:
+    api.post("/api/v1/models/demand/aliases", json={"alias": "production", "version": 2})
+    assert api.get(TOP).json()["model_version"] == 2
+
+    back = api.post("/api/v1/models/demand/aliases", json={"alias": "production", "action": "rollback"})
+
+    assert back.status_code == 200 and back.json()["to_version"] == 1
+    assert api.get(TOP).json()["model_version"] == 1
+
+
+def test_prediction_log_count_matches_requests(api: Api) -> None:
+    for _ in range(5):
+        api.get(TOP)
+    api.state.predictions.flush(timeout=5.0)
+    with Session(api.engine) as session:
+        assert session.scalar(select(func.count()).select_from(PredictionLogEntry)) == 5
