@@ -43,10 +43,12 @@ class Api:
     keys: dict[str, str]
 
     def get(self, path: str, key: str | None = "read", **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, headers=self._auth(key, kwargs.pop("headers", {})), **kwargs)
+        response: httpx.Response = self.client.get(path, headers=self._auth(key, kwargs.pop("headers", {})), **kwargs)
+        return response
 
     def post(self, path: str, key: str | None = "admin", **kwargs: Any) -> httpx.Response:
-        return self.client.post(path, headers=self._auth(key, kwargs.pop("headers", {})), **kwargs)
+        response: httpx.Response = self.client.post(path, headers=self._auth(key, kwargs.pop("headers", {})), **kwargs)
+        return response
 
     def _auth(self, key: str | None, headers: dict[str, str]) -> dict[str, str]:
         return {**headers, "Authorization": f"Bearer {self.keys[key]}"} if key else headers
