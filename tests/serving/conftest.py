@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -106,3 +111,46 @@ def api_factory(store_template: StoreTemplate, tmp_path: Path) -> Iterator[ApiFa
 @pytest.fixture
 def api(api_factory: ApiFactory) -> Api:
     return api_factory()
+
+
+@dataclass
+class LiveServer:
+    """The real app on a real socket (uvicorn in a thread), for concurrency and contract tests."""
+
+    url: str
+    settings: Settings
+    engine: Engine
+    keys: dict[str, str]
+    app: Any
+
+    def headers(self, key: str = "read") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[key]}"}
+
+
+@contextmanager
+def live_server(template: StoreTemplate, folder: Path, **overrides: Any) -> Iterator[LiveServer]:
+    url = copy_store(template, folder)
+    settings = api_settings(template, url, folder / "home", **overrides)
+    engine = make_engine(url)
+    store = KeyStore(engine, cache_seconds=0)
+    keys = {scope: store.create(f"{scope}-key", [scope]).secret for scope in ("read", "predict", "admin")}
+    app = create_app(settings)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", settings, engine, keys, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        engine.dispose()
+        if url.startswith("postgresql"):
+            drop_database(database_name(url))
