@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+REQUEST_ID_SCOPE_KEY = "salescast.request_id"
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("salescast_request_id", default=None)
 
 # Attributes every LogRecord has; anything else passed through `extra=` is a field of the event.

@@ -8,11 +8,13 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from salescast.monitoring.logging import request_id_var
+from salescast.monitoring.logging import REQUEST_ID_SCOPE_KEY, request_id_var
 from salescast.monitoring.metrics import LATENCY, REQUESTS
+from salescast.serving.problems import problem
 
 access = logging.getLogger("salescast.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -30,6 +32,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -48,7 +51,13 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            repeated = _repeated_parameter(scope["query_string"])
+            if repeated is None:
+                await self.app(scope, receive, send_with_id)
+            else:
+                # `?limit=5&limit=50` is ambiguous; FastAPI would quietly take the last one.
+                detail = f"query parameter {repeated!r} is given more than once"
+                await problem(422, detail, scope["path"])(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             route = _route_template(scope)
@@ -67,6 +76,15 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+def _repeated_parameter(query: bytes) -> str | None:
+    if b"&" not in query:  # the common case costs one scan
+        return None
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    if len(names) == len(set(names)):
+        return None
+    return next(name for name in names if names.count(name) > 1)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

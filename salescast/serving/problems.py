@@ -14,12 +14,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from salescast.errors import RateLimitedError, SalescastError
-from salescast.monitoring.logging import request_id_var
+from salescast.monitoring.logging import REQUEST_ID_SCOPE_KEY, request_id_var
 from salescast.serving.encoding import PROBLEM_JSON, encode
 
 log = logging.getLogger("salescast.serving")
@@ -46,8 +46,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
-# Every route that takes an API key can answer these.
-AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys((401, 403, 429), PROBLEM_SCHEMA)
+# Every route that takes an API key and parameters can answer these (422 replaces FastAPI's own
+# validation-error schema: ours are problem details too).
+CLIENT_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys((400, 401, 403, 422, 429), PROBLEM_SCHEMA)
 
 
 def problem(
@@ -55,6 +56,7 @@ def problem(
     detail: str,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    request_id: str | None = None,
     **extra: Any,
 ) -> Response:
     title = HTTPStatus(status).phrase
@@ -63,7 +65,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "request_id": request_id_var.get(),
+        "request_id": request_id or request_id_var.get(),
     }
     if instance is not None:
         body["instance"] = instance
@@ -95,19 +97,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, str(exc.detail), request.url.path, dict(exc.headers or {}))
 
 
-async def _database_error(request: Request, exc: Exception) -> Response:
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
     log.error("database.unavailable", extra={"path": request.url.path, "error": str(exc).splitlines()[0]})
     return problem(503, "the database is unavailable; try again shortly", request.url.path, {"Retry-After": "5"})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("request.crashed", extra={"path": request.url.path})
-    return problem(500, "internal error; the request id names it in the server's log", request.url.path)
+    # This handler runs outside the request's middleware (Starlette's outermost layer), so the request
+    # id comes from the scope, where the middleware left it.
+    request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+    log.exception("request.crashed", extra={"path": request.url.path, "request_id": request_id})
+    detail = "internal error; the request id names it in the server's log"
+    return problem(500, detail, request.url.path, request_id=request_id)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SalescastError, _salescast_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
+    # Lost or refused connections: the client may retry. Other database errors are bugs (500).
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -73,14 +73,17 @@ class ProductForecast(Served):
 
 
 class WhatIfRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     product: str = Field(min_length=1, max_length=200, description="Product id (sku)")
     store: str | None = Field(default=None, max_length=200, description="One store; all of them when omitted")
-    horizon: int = Field(default=28, ge=1, le=366)
+    horizon: int | None = Field(
+        default=None, ge=1, le=366, description="Periods ahead; at most the model's horizon (the default)"
+    )
     price: float | None = Field(default=None, gt=0, description="New unit price over the horizon")
     price_change_pct: float | None = Field(default=None, gt=-100, le=1000, description="Or a change vs today, %")
     promotion_days: list[dt.date] | None = Field(default=None, max_length=366, description="Days on promotion")
+
+    # The schema says it too (`not` both), so generated clients and contract tests know the rule.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["price", "price_change_pct"]}})
 
     @model_validator(mode="after")
     def _one_price(self) -> WhatIfRequest:
@@ -151,19 +154,28 @@ class VersionSummary(BaseModel):
     aliases: list[str]
 
 
-class AliasChange(BaseModel):
+class SetAlias(BaseModel):
+    """Point an alias at a version (for production: promote)."""
+
     model_config = ConfigDict(extra="forbid")
 
     alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
-    version: int | None = Field(default=None, ge=1, description="Point the alias here (promote)")
-    action: Literal["set", "rollback"] = Field(default="set", description="rollback: back to the previous version")
+    version: int = Field(ge=1, le=2**31 - 1)
+    action: Literal["set"] = "set"
     reason: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _version_for_set(self) -> AliasChange:
-        if self.action == "set" and self.version is None:
-            raise ValueError("action 'set' needs a version")
-        return self
+
+class RollbackAlias(BaseModel):
+    """Point an alias back at the version it pointed to before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
+    action: Literal["rollback"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
+AliasChange = SetAlias | RollbackAlias
 
 
 class AliasEventOut(BaseModel):

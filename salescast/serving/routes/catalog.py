@@ -10,12 +10,12 @@ from starlette.responses import Response
 
 from salescast.serving import queries
 from salescast.serving.encoding import json_response
-from salescast.serving.problems import AUTH_PROBLEMS, PROBLEM_SCHEMA
+from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.schemas import Category, ProductPage
 from salescast.serving.security import Caller, read_access, serving_state
 
-router = APIRouter(prefix=API_PREFIX, tags=["catalogue"], responses=AUTH_PROBLEMS)
+router = APIRouter(prefix=API_PREFIX, tags=["catalogue"], responses=CLIENT_PROBLEMS)
 
 
 @router.get("/categories", response_model=list[Category])

@@ -9,14 +9,14 @@ from starlette.responses import Response
 
 from salescast.serving import queries
 from salescast.serving.models import what_if
-from salescast.serving.problems import AUTH_PROBLEMS, PROBLEM_SCHEMA
+from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
 from salescast.serving.schemas import ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
 from salescast.serving.security import Caller, predict_access, read_access, serving_state
 from salescast.serving.serve_forecast import serve_forecast
 
-router = APIRouter(prefix=f"{API_PREFIX}/forecast", tags=["forecasts"], responses=AUTH_PROBLEMS)
+router = APIRouter(prefix=f"{API_PREFIX}/forecast", tags=["forecasts"], responses=CLIENT_PROBLEMS)
 Name = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
@@ -80,7 +80,7 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
             version,
             body.product,
             body.store,
-            body.horizon,
+            body.horizon or version.horizon,
             price=body.price,
             price_change_pct=body.price_change_pct,
             promotion_days=body.promotion_days,

@@ -13,12 +13,12 @@ from salescast.errors import NotFoundError
 from salescast.models.ensemble import EnsembleModel
 from salescast.registry.versions import PRODUCTION, ModelRegistry
 from salescast.serving.encoding import json_response
-from salescast.serving.problems import AUTH_PROBLEMS, PROBLEM_SCHEMA
+from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
-from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, VersionSummary
+from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, RollbackAlias, VersionSummary
 from salescast.serving.security import Caller, admin_access, read_access, serving_state
 
-router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"], responses=AUTH_PROBLEMS)
+router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"], responses=CLIENT_PROBLEMS)
 ModelName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -104,18 +104,15 @@ async def change_alias(
 
     def apply() -> dict[str, Any]:
         registry = state.registry
-        if change.action == "set":
-            assert change.version is not None
+        if isinstance(change, RollbackAlias):
+            event = registry.rollback(name, actor, alias=change.alias, reason=change.reason)
+        else:
             # Forecasts first: the alias must never point at a version that has nothing to serve.
             state.ensure_forecasts(registry.version(name, change.version))
-        if change.action == "rollback":
-            event = registry.rollback(name, actor, alias=change.alias, reason=change.reason)
-        elif change.alias == PRODUCTION:
-            assert change.version is not None
-            event = registry.promote(name, change.version, actor, change.reason, verify=EnsembleModel.load)
-        else:
-            assert change.version is not None
-            event = registry.set_alias(name, change.alias, change.version, actor, change.reason)
+            if change.alias == PRODUCTION:
+                event = registry.promote(name, change.version, actor, change.reason, verify=EnsembleModel.load)
+            else:
+                event = registry.set_alias(name, change.alias, change.version, actor, change.reason)
         state.plans.refresh()
         return _event(registry, event)
 
