@@ -1,7 +1,9 @@
 """The read queries behind the forecast API: ranked products, one product's forecast, the catalogue.
 
 Every function aggregates in the database (one row per product or per date comes back, never one per
-stored forecast) and returns plain JSON-ready values: str, int, float, None, lists, dicts and ISO dates.
+stored forecast), or reads what was summed when the forecasts were stored (top_products reads a
+version's rankings, salescast.serving.rankings), and returns plain JSON-ready values: str, int, float,
+None, lists, dicts and ISO dates.
 
 Periods are counted from the version's forecast start, the day after the last day of its training data
 (`model_versions.data_end`): a period of `days` holds the stored forecasts dated in
@@ -28,7 +30,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from salescast.data.schema import ALL_STORES, Category, ForecastRanking, Product, SalesFact, Store, StoredForecast
 from salescast.errors import DataValidationError, NotFoundError
-from salescast.serving.rankings import PERIOD_DAYS, ensure_rankings, first_product, forecast_start_in, has_rankings
+from salescast.serving.rankings import PERIOD_DAYS as PERIOD_DAYS  # the periods, defined where they are summed
+from salescast.serving.rankings import ensure_rankings, first_product, forecast_start_in, has_rankings
 
 TimePeriod = Literal["week", "month", "quarter"]
 RankBy = Literal["units", "revenue"]

@@ -9,8 +9,9 @@ history units and the latest price; a ranked query then reads one small row per 
 The rules are those of the queries module: a period of `days` holds the forecasts dated in
 [start, start + days), its history the units dated in [start - days, start); the latest price is that of
 the latest priced sale before the start, averaged over the stores that sold at it that day. Only
-products and stores that exist count, as in the catalogue. Sales are read when the rankings are written:
-a later correction of the history before a version's start shows in them only when they are rewritten.
+products and stores that exist count, as in the catalogue. Sales and stores are read when the rankings
+are written: a later correction of the history before a version's start shows in them only when they are
+rewritten (store_rankings again).
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def store_rankings(conn: Connection, version_id: int) -> int:
 
 def ensure_rankings(engine: Engine, version_id: int) -> int:
     """Store a version's rankings unless it has some (a version stored before rankings existed); the rows
-    written, 0 when there were some or another process stored them at the same time."""
+    written, 0 when there were some or another process stored them at the same time. A version none of
+    whose forecasts falls within a quarter of its start has no rows to store, and is summed again on
+    each call: it has nothing to rank either."""
     try:
         with engine.begin() as conn:
             if has_rankings(conn, version_id):
