@@ -329,6 +329,9 @@ def main() -> None:
             check_same(engine, version_id)
             lines += [(period, kind, b, a) for period, b, a in measure(engine, version_id, args.calls)]
             engine.dispose()
+            if kind == "postgresql":
+                with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     print(f"\ntop-products of Grocery (1,000 of 2,000 products, 5 stores), {args.calls} uncached calls each, ms\n")
     print("| period  | database   | before median | before p99 | after median | after p99 |")
     print("|---------|------------|--------------:|-----------:|-------------:|----------:|")
