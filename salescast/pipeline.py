@@ -32,6 +32,7 @@ from salescast.models.catalog import BASELINE, model_factory
 from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, split_by_history
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
+from salescast.serving.rankings import store_rankings
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.engine import compute_engine, train_on
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
@@ -117,7 +118,9 @@ def stored_horizon(freq: str, horizon: int, days: int) -> int:
 
 
 def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel, horizon: int) -> int:
-    """Forecasts of every series for the horizon, kept per version (a new version never overwrites)."""
+    """Forecasts of every series for the horizon, kept per version (a new version never overwrites),
+    with the version's rankings for serving's ranked queries, in one transaction: a version's rankings
+    always sum the forecasts it serves."""
     forecast = model.predict(horizon)
     with engine.begin() as conn:
         products = dict(conn.execute(select(Product.sku, Product.id)).all())
@@ -143,6 +146,7 @@ def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel,
         ]
         if records:
             conn.execute(insert(StoredForecast), records)
+        store_rankings(conn, version.id)
     return len(rows)
 
 

@@ -210,6 +210,35 @@ class StoredForecast(Base):
     method: Mapped[str] = mapped_column(String(20), default="model")  # model | cold_start
 
 
+ALL_STORES = 0  # the store_id of a ranking summed over all stores (store ids start at 1)
+
+
+class ForecastRanking(Base):
+    """A version's forecast of one product over one serving period, summed over its days (and over all
+    stores when `store_id` is ALL_STORES), with what ranking it needs: written with the version's
+    forecasts, so that a ranked query reads one small row per product instead of its stored days.
+
+    `low_squares` and `high_squares` are the sums of (p50 - p10)^2 and (p90 - p50)^2 over the terms, from
+    which the interval of the sum follows (salescast.serving.queries); `history_units` are the actual units
+    in as many days before the forecast start, `latest_price` the product's latest known unit price
+    before it (null when never priced). Kept per version like the forecasts, so a rollback reads at once.
+    """
+
+    __tablename__ = "forecast_rankings"
+
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)  # week | month | quarter
+    store_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # ALL_STORES: a key column is never null
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    p50: Mapped[float] = mapped_column(Float)
+    low_squares: Mapped[float] = mapped_column(Float)
+    high_squares: Mapped[float] = mapped_column(Float)
+    min_p10: Mapped[float] = mapped_column(Float)
+    history_units: Mapped[float] = mapped_column(Float)
+    latest_price: Mapped[float | None] = mapped_column(Float)
+    cold_start: Mapped[bool] = mapped_column(Boolean)
+
+
 class ApiKey(Base):
     """An API key, stored as the sha256 of the secret: the secret itself is shown once, at creation.
 

@@ -1,7 +1,9 @@
 """The read queries behind the forecast API: ranked products, one product's forecast, the catalogue.
 
 Every function aggregates in the database (one row per product or per date comes back, never one per
-stored forecast) and returns plain JSON-ready values: str, int, float, None, lists, dicts and ISO dates.
+stored forecast), or reads what was summed when the forecasts were stored (top_products reads a
+version's rankings, salescast.serving.rankings), and returns plain JSON-ready values: str, int, float,
+None, lists, dicts and ISO dates.
 
 Periods are counted from the version's forecast start, the day after the last day of its training data
 (`model_versions.data_end`): a period of `days` holds the stored forecasts dated in
@@ -23,25 +25,17 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Subquery,
-    case,
-    func,
-    literal,
-    select,
-    true,
-)
+from sqlalchemy import Connection, Engine, Row, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from salescast.data.schema import Category, ModelVersion, Product, SalesFact, Store, StoredForecast
+from salescast.data.schema import ALL_STORES, Category, ForecastRanking, Product, SalesFact, Store, StoredForecast
 from salescast.errors import DataValidationError, NotFoundError
+from salescast.serving.rankings import PERIOD_DAYS as PERIOD_DAYS  # the periods, defined where they are summed
+from salescast.serving.rankings import ensure_rankings, first_product, forecast_start_in, has_rankings
 
 TimePeriod = Literal["week", "month", "quarter"]
 RankBy = Literal["units", "revenue"]
 
-PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91}
 MAX_LIMIT = 1000
 MAX_PAGE_SIZE = 500
 MAX_HORIZON_DAYS = 3660
@@ -57,7 +51,7 @@ def forecast_start(engine: Engine, version_id: int) -> dt.date | None:
     """The first forecast day of a version: the day after its training data ends; None when the version
     has no stored forecasts."""
     with engine.connect() as conn:
-        return _forecast_start(conn, version_id)
+        return forecast_start_in(conn, version_id)
 
 
 def stored_days(engine: Engine, version_id: int) -> int:
@@ -66,32 +60,8 @@ def stored_days(engine: Engine, version_id: int) -> int:
         return _stored_periods(conn, version_id)
 
 
-def _first_product(conn: Connection, version_id: int) -> int | None:
-    # The primary key (version_id, product_id, ...) answers this with one index probe.
-    first: int | None = conn.scalar(
-        select(func.min(StoredForecast.product_id)).where(StoredForecast.version_id == version_id)
-    )
-    return first
-
-
-def _forecast_start(conn: Connection, version_id: int) -> dt.date | None:
-    product = _first_product(conn, version_id)
-    if product is None:
-        return None
-    data_end: dt.date | None = conn.scalar(select(ModelVersion.data_end).where(ModelVersion.id == version_id))
-    if data_end is not None:
-        return data_end + dt.timedelta(days=1)
-    # A version without lineage: MIN(date) over all its rows would scan them, one product's rows do not.
-    first: dt.date | None = conn.scalar(
-        select(func.min(StoredForecast.date)).where(
-            StoredForecast.version_id == version_id, StoredForecast.product_id == product
-        )
-    )
-    return first
-
-
 def _stored_periods(conn: Connection, version_id: int) -> int:
-    product = _first_product(conn, version_id)
+    product = first_product(conn, version_id)
     if product is None:
         return 0
     # One series of that product: its dates are the version's stored periods.
@@ -111,7 +81,7 @@ def _stored_periods(conn: Connection, version_id: int) -> int:
 
 
 def _require_start(conn: Connection, version_id: int) -> dt.date:
-    start = _forecast_start(conn, version_id)
+    start = forecast_start_in(conn, version_id)
     if start is None:
         raise NotFoundError(f"model version id {version_id} has no stored forecasts")
     return start
@@ -204,6 +174,10 @@ def top_products(
     days before the start), `trend_pct` = (p50 - history) / history x 100 (null when history is 0) and
     `method` (cold_start when any of its series is a cold start). Ranked by p50 units or by revenue
     (unpriced products last), ties by sku; `total` counts the products that matched before `limit`.
+
+    Reads the version's rankings (salescast.serving.rankings), one row per product, written when its
+    forecasts were stored. A version stored before rankings existed has none: the first ranked query
+    computes and stores them once (seconds for tens of thousands of series), later ones read them.
     """
     if time_period not in PERIOD_DAYS:
         raise DataValidationError(f"time_period must be one of {', '.join(PERIOD_DAYS)}, got {time_period!r}")
@@ -214,34 +188,21 @@ def top_products(
     days = PERIOD_DAYS[time_period]
     with engine.connect() as conn:
         start = _require_start(conn, version_id)
-        end = start + dt.timedelta(days=days)
-        history_start = start - dt.timedelta(days=days)
         categories = _category_scope(conn, category) if category is not None else None
-        store_id = _store_id(conn, store) if store is not None else None
-
-        series = _series(categories, store_id)
-        f = StoredForecast
-        sums = (
-            select(series.c.product_id, *_interval_columns())
-            .join(f, (f.product_id == series.c.product_id) & (f.store_id == series.c.store_id))
-            .where(f.version_id == version_id, f.date >= start, f.date < end)
-            .group_by(series.c.product_id)
-            .subquery()
-        )
-        forecasts = conn.execute(
-            select(sums, Product.sku, Product.name, Category.name.label("category"))
-            .join(Product, Product.id == sums.c.product_id)
-            .outerjoin(Category, Category.id == Product.category_id)
-        ).all()
-        history = _history_units(conn, series, history_start, start)
-        prices = _latest_prices(conn, series, start)
+        store_id = _store_id(conn, store) if store is not None else ALL_STORES
+        rows = _rankings(conn, version_id, time_period, categories, store_id)
+        unranked = not rows and not has_rankings(conn, version_id)
+    if unranked:
+        ensure_rankings(engine, version_id)
+        with engine.connect() as conn:
+            rows = _rankings(conn, version_id, time_period, categories, store_id)
 
     ranked: list[tuple[tuple[Any, ...], Json]] = []
-    for row in forecasts:
+    for row in rows:
         p50 = float(row.p50)
-        price = prices.get(row.product_id)
+        price = row.latest_price
         revenue = p50 * price if price is not None else None
-        past = history.get(row.product_id, 0.0)
+        past = float(row.history_units)
         key = (revenue is None, -(revenue or 0.0), row.sku) if rank_by == "revenue" else (-p50, row.sku)
         product = {
             "product_id": row.sku,
@@ -256,6 +217,7 @@ def top_products(
         ranked.append((key, product))
     ranked.sort(key=lambda pair: pair[0])
     products = [{"rank": rank, **product} for rank, (_, product) in enumerate(ranked[:limit], 1)]
+    end = start + dt.timedelta(days=days)
     return {
         "products": products,
         "total": len(ranked),
@@ -268,59 +230,31 @@ def top_products(
     }
 
 
-def _series(categories: list[int] | None, store_id: int | None) -> Subquery:
-    """(product_id, store_id) of every product in scope in every store in scope.
-
-    The facts are read by joining these pairs on the primary keys of `forecasts` and `sales`, whose
-    order is (…, product_id, store_id, date): each pair is one index range of exactly the dates asked
-    for. Filtering the facts by product alone would read every store's every date of each product.
-    Pairs that never sold cost one index probe that finds nothing.
-    """
-    query = select(Product.id.label("product_id"), Store.id.label("store_id")).join(Store, true())
+def _rankings(
+    conn: Connection, version_id: int, time_period: str, categories: list[int] | None, store_id: int
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The version's ranking rows of the period in one store (or ALL_STORES), with each product's names."""
+    r = ForecastRanking
+    query = (
+        select(
+            r.p50,
+            r.low_squares,
+            r.high_squares,
+            r.min_p10,
+            r.history_units,
+            r.latest_price,
+            r.cold_start,
+            Product.sku,
+            Product.name,
+            Category.name.label("category"),
+        )
+        .join(Product, Product.id == r.product_id)
+        .outerjoin(Category, Category.id == Product.category_id)
+        .where(r.version_id == version_id, r.period == time_period, r.store_id == store_id)
+    )
     if categories is not None:
         query = query.where(Product.category_id.in_(categories))
-    if store_id is not None:
-        query = query.where(Store.id == store_id)
-    return query.subquery("series")
-
-
-def _history_units(conn: Connection, series: Subquery, start: dt.date, end: dt.date) -> dict[int, float]:
-    s = SalesFact
-    # A correlated subquery per pair keeps PostgreSQL on one index range per pair: as a join, it
-    # estimates a scan of the whole table to be cheaper than thousands of probes, and is wrong by 3-4x.
-    units = (
-        select(func.sum(s.units))
-        .where(s.product_id == series.c.product_id, s.store_id == series.c.store_id, s.date >= start, s.date < end)
-        .scalar_subquery()
-    )
-    query = select(series.c.product_id, func.sum(units)).group_by(series.c.product_id)
-    return {row[0]: float(row[1]) for row in conn.execute(query) if row[1] is not None}
-
-
-def _latest_prices(conn: Connection, series: Subquery, before: dt.date) -> dict[int, float]:
-    """Each product's latest known unit price before `before`: the mean over the stores whose latest
-    priced sale of it falls on its latest priced day."""
-    s = SalesFact
-    # Per pair, MAX(date) on the primary key is a backward index scan that stops at the first priced row.
-    last_priced = (
-        select(func.max(s.date))
-        .where(
-            s.product_id == series.c.product_id,
-            s.store_id == series.c.store_id,
-            s.date < before,
-            s.unit_price.is_not(None),
-        )
-        .scalar_subquery()
-    )
-    pairs = select(series.c.product_id, series.c.store_id, last_priced.label("last")).cte("pairs")
-    latest = select(pairs.c.product_id, func.max(pairs.c.last).label("last")).group_by(pairs.c.product_id).cte("latest")
-    query = (
-        select(pairs.c.product_id, func.avg(s.unit_price))
-        .join(latest, (latest.c.product_id == pairs.c.product_id) & (latest.c.last == pairs.c.last))
-        .join(s, (s.product_id == pairs.c.product_id) & (s.store_id == pairs.c.store_id) & (s.date == pairs.c.last))
-        .group_by(pairs.c.product_id)
-    )
-    return {row[0]: float(row[1]) for row in conn.execute(query)}
+    return conn.execute(query).all()
 
 
 # -- one product ----------------------------------------------------------------------------------------
