@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Text a client sends: anything but NUL, which PostgreSQL cannot store or compare (it would be a 500).
+TEXT = r"^[^\x00]*$"
 TimePeriod = Literal["week", "month", "quarter"]
 RankBy = Literal["units", "revenue"]
 
@@ -73,8 +75,10 @@ class ProductForecast(Served):
 
 
 class WhatIfRequest(BaseModel):
-    product: str = Field(min_length=1, max_length=200, description="Product id (sku)")
-    store: str | None = Field(default=None, max_length=200, description="One store; all of them when omitted")
+    product: str = Field(min_length=1, max_length=200, pattern=TEXT, description="Product id (sku)")
+    store: str | None = Field(
+        default=None, max_length=200, pattern=TEXT, description="One store; all of them when omitted"
+    )
     horizon: int | None = Field(
         default=None, ge=1, le=366, description="Periods ahead; at most the model's horizon (the default)"
     )
@@ -162,7 +166,7 @@ class SetAlias(BaseModel):
     alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
     version: int = Field(ge=1, le=2**31 - 1)
     action: Literal["set"] = "set"
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, pattern=TEXT)
 
 
 class RollbackAlias(BaseModel):
@@ -172,7 +176,7 @@ class RollbackAlias(BaseModel):
 
     alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
     action: Literal["rollback"]
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, pattern=TEXT)
 
 
 AliasChange = SetAlias | RollbackAlias

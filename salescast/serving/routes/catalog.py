@@ -12,7 +12,7 @@ from salescast.serving import queries
 from salescast.serving.encoding import json_response
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
-from salescast.serving.schemas import Category, ProductPage
+from salescast.serving.schemas import TEXT, Category, ProductPage
 from salescast.serving.security import Caller, read_access, serving_state
 
 router = APIRouter(prefix=API_PREFIX, tags=["catalogue"], responses=CLIENT_PROBLEMS)
@@ -28,8 +28,8 @@ async def categories(request: Request, caller: Caller = Depends(read_access)) ->
 @router.get("/products", response_model=ProductPage, responses={404: PROBLEM_SCHEMA})
 async def products(
     request: Request,
-    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    category: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    search: Annotated[str | None, Query(min_length=1, max_length=200, pattern=TEXT)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=200, pattern=TEXT)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     caller: Caller = Depends(read_access),

@@ -12,12 +12,12 @@ from salescast.serving.models import what_if
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
-from salescast.serving.schemas import ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
+from salescast.serving.schemas import TEXT, ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
 from salescast.serving.security import Caller, predict_access, read_access, serving_state
 from salescast.serving.serve_forecast import serve_forecast
 
 router = APIRouter(prefix=f"{API_PREFIX}/forecast", tags=["forecasts"], responses=CLIENT_PROBLEMS)
-Name = Annotated[str | None, Query(min_length=1, max_length=200)]
+Name = Annotated[str | None, Query(min_length=1, max_length=200, pattern=TEXT)]
 
 
 @router.get("/top-products", response_model=TopProducts, responses={404: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA})
@@ -49,7 +49,7 @@ def _ranking(body: dict[str, Any]) -> dict[str, Any]:
 )
 async def product_forecast(
     request: Request,
-    product_id: Annotated[str, Path(min_length=1, max_length=200)],
+    product_id: Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)],
     horizon: Annotated[int, Query(ge=1, le=366)] = 28,
     store: Name = None,
     history_days: Annotated[int, Query(ge=0, le=730)] = 56,

@@ -15,11 +15,11 @@ from salescast.registry.versions import PRODUCTION, ModelRegistry
 from salescast.serving.encoding import json_response
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
-from salescast.serving.schemas import AliasChange, AliasEventOut, ModelSummary, RollbackAlias, VersionSummary
+from salescast.serving.schemas import TEXT, AliasChange, AliasEventOut, ModelSummary, RollbackAlias, VersionSummary
 from salescast.serving.security import Caller, admin_access, read_access, serving_state
 
 router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"], responses=CLIENT_PROBLEMS)
-ModelName = Annotated[str, Path(min_length=1, max_length=200)]
+ModelName = Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)]
 
 
 def model_summaries(registry: ModelRegistry) -> list[dict[str, Any]]:
