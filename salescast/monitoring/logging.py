@@ -36,13 +36,28 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(event, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """One line for people: time, level, logger, event, then the event's fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [f"{k}={v}" for k, v in vars(record).items() if k not in _RECORD_FIELDS and not k.startswith("_")]
+        request_id = request_id_var.get()
+        if request_id is not None:
+            fields.insert(0, f"request_id={request_id}")
+        return " ".join([line, *fields]) if fields else line
+
+
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     """Route salescast's and the server's logs through one handler on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     for name in ("salescast", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

@@ -14,16 +14,19 @@ import time
 from typing import Any
 
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from salescast.config import get_settings
 from salescast.serving.app import create_app
+from salescast.serving.encoding import PROBLEM_JSON
 from salescast.serving.state import build_state
 
 _settings = get_settings()
 _app = create_app(_settings)
 _state = build_state(_settings)
 _app.state.salescast = _state
-_asgi = Mangum(_app, lifespan="off")
+# Problem details are text too: without this, API Gateway would get them base64-encoded.
+_asgi = Mangum(_app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
 _refreshed = time.monotonic()
 
 

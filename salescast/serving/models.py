@@ -18,6 +18,8 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,9 @@ class LoadedModels:
     """Up to `max_loaded` model versions in memory, the least recently used dropped first.
 
     Thread-safe: concurrent first requests for one version wait on that version's lock and share one
-    load, while other versions load in parallel. An artifact that fails its checksum raises
+    load, while other versions load in parallel. A loaded model is not safe to predict from two threads
+    at once (mlforecast keeps the recursion's state on the object), so `predicting` hands it out under a
+    lock of its own. An artifact that fails its checksum raises
     ArtifactIntegrityError (from the registry) and nothing is kept, so a repaired artifact loads later.
     """
 
@@ -53,7 +57,17 @@ class LoadedModels:
         self.loads = 0  # artifacts loaded so far (a hit loads nothing)
         self._models: OrderedDict[int, EnsembleModel] = OrderedDict()
         self._version_locks: dict[int, threading.Lock] = {}
+        self._predict_locks: dict[int, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @contextmanager
+    def predicting(self, version: ModelVersion) -> Iterator[EnsembleModel]:
+        """The version's model, for this thread alone until the block ends."""
+        model = self.get(version)
+        with self._lock:
+            lock = self._predict_locks.setdefault(version.id, threading.Lock())
+        with lock:
+            yield model
 
     def get(self, version: ModelVersion) -> EnsembleModel:
         with self._lock:
@@ -73,6 +87,7 @@ class LoadedModels:
                 while len(self._models) > self.max_loaded:
                     evicted, _ = self._models.popitem(last=False)
                     self._version_locks.pop(evicted, None)
+                    self._predict_locks.pop(evicted, None)
         return model
 
     def loaded(self) -> list[int]:
@@ -134,21 +149,21 @@ def what_if(
         scenario_price = scenario_price * (1 + price_change_pct / 100)
     scenario_plan = _plan(dates, scenario_price, promoted)
 
-    model = models.get(version)
     ids = list(series.index)
-    baseline = _only(model.predict(horizon, baseline_plan), ids)
-    scenario = _only(model.predict(horizon, scenario_plan), ids)
+    with models.predicting(version) as model:
+        baseline = _only(model.predict(horizon, baseline_plan), ids)
+        scenario = _only(model.predict(horizon, scenario_plan), ids)
+        responsive = [
+            name
+            for name, member in model.members.items()
+            if model.weights.get(name, 0) != 0
+            and member.uses_exog
+            and not _same(
+                _only(member.predict(horizon, baseline_plan), ids), _only(member.predict(horizon, scenario_plan), ids)
+            )
+        ]
     if baseline.empty:
         raise NotFoundError(f"model version {version.name} v{version.version} has no series of product {product!r}")
-    responsive = [
-        name
-        for name, member in model.members.items()
-        if model.weights.get(name, 0) != 0
-        and member.uses_exog
-        and not _same(
-            _only(member.predict(horizon, baseline_plan), ids), _only(member.predict(horizon, scenario_plan), ids)
-        )
-    ]
     baseline_total = float(baseline["p50"].sum())
     scenario_total = float(scenario["p50"].sum())
     return {

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from salescast.data.schema import PredictionLogEntry
+from salescast.serving import queries
 from salescast.serving.auth import KeyStore
 from tests.serving.conftest import Api, ApiFactory
+from tests.serving.served_store import database_name, drop_database
 
 TOP = "/api/v1/forecast/top-products"
 
@@ -243,3 +246,36 @@ def test_prediction_log_count_matches_requests(api: Api) -> None:
     api.state.predictions.flush(timeout=5.0)
     with Session(api.engine) as session:
         assert session.scalar(select(func.count()).select_from(PredictionLogEntry)) == 5
+
+
+def test_an_unexpected_error_is_a_500_problem_naming_the_request(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(queries, "categories", broken)
+
+    response = api.get("/api/v1/categories")
+
+    assert response.status_code == 500
+    problem = response.json()
+    assert problem["title"] == "Internal Server Error" and re.fullmatch(r"[0-9a-f]{32}", problem["request_id"])
+    assert "a bug" not in response.text and "Traceback" not in response.text
+
+
+# The outage is made by dropping the PostgreSQL database under the running app.
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_template", ["postgresql"], indirect=True)
+def test_a_database_outage_is_a_503_while_cached_answers_still_serve(api_factory: ApiFactory) -> None:
+    api = api_factory(auth_cache_seconds=60.0)
+    cached = api.get(TOP, params={"limit": 2})
+    assert cached.status_code == 200
+
+    drop_database(database_name(api.settings.database_url))
+    still_cached = api.get(TOP, params={"limit": 2})
+    uncached = api.get(TOP, params={"limit": 3})
+    ready = api.client.get("/api/v1/ready")
+
+    assert still_cached.status_code == 200 and still_cached.headers["X-Cache"] == "hit"
+    assert uncached.status_code == 503 and uncached.headers["Retry-After"] == "5"
+    assert uncached.json()["detail"] == "the database is unavailable; try again shortly"
+    assert ready.status_code == 503

@@ -228,6 +228,34 @@ def test_concurrent_first_requests_load_a_version_once(served: Served) -> None:
     assert list((served.models.cache_dir).iterdir()) == []  # the unpacked folder is gone once loaded
 
 
+def test_concurrent_what_ifs_on_one_model_equal_sequential_ones(
+    engine: Engine, served: Served, trained: Trained
+) -> None:
+    # A loaded model keeps prediction state on itself: unguarded, concurrent predictions crashed
+    # ("All arrays must be of the same length") or mixed their answers.
+    version = served.versions["lgbm"]
+    changes = [-40, -20, 0, 20, 40, 60, -10, 10]
+    expected = [
+        what_if(engine, served.models, version, trained.product, None, HORIZON, price_change_pct=c) for c in changes
+    ]
+    results: dict[int, dict[str, object]] = {}
+    barrier = threading.Barrier(len(changes))
+
+    def request(i: int) -> None:
+        barrier.wait()
+        results[i] = what_if(
+            engine, served.models, version, trained.product, None, HORIZON, price_change_pct=changes[i]
+        )
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(changes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [results[i] for i in range(len(changes))] == expected
+
+
 def test_the_least_recently_used_version_is_dropped(served: Served) -> None:
     models = LoadedModels(served.registry, served.models.cache_dir, max_loaded=1)
     lgbm, ets = served.versions["lgbm"], served.versions["ets"]
