@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 import salescast
 from salescast.config import Settings, get_settings
 from salescast.monitoring.logging import configure_logging
+from salescast.serving.fast_path import CachedAnswers
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
 from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
@@ -52,5 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
+    # Added last = outermost: the request id and metrics cover fast-path answers too.
+    app.add_middleware(CachedAnswers, routes=forecasts.FAST_ROUTES)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -223,6 +223,10 @@ class ResponseCache:
             clock=clock,
         )
         self._in_flight: dict[str, asyncio.Task[tuple[bytes, bool]]] = {}
+        self._immediate = isinstance(backend, MemoryCacheBackend | NoCacheBackend)
+        # Bound once: labelling a metric on every request costs more than the memory lookup itself.
+        self._hits = CACHE_LOOKUPS.labels(backend.name, "hit")
+        self._misses = CACHE_LOOKUPS.labels(backend.name, "miss")
 
     async def get_or_compute(
         self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_seconds: float | None = None
@@ -233,26 +237,44 @@ class ResponseCache:
         if ttl <= 0:
             raise ConfigurationError(f"a cache TTL must be > 0 seconds, got {ttl}")
         flight = self._in_flight.get(key)
+        if flight is None and self._immediate:
+            # An in-process lookup never yields to the event loop, so no other caller can slip in between
+            # it and starting a flight: a hit costs one lookup and no task.
+            cached = await self._backend_get(key)
+            if cached is not None:
+                self._hits.inc()
+                return cached, True
         if flight is None:
             # The flight runs in a task of its own, so a caller that goes away (a client that disconnects
-            # cancels its request) does not cancel the computation the others are waiting for.
-            flight = asyncio.create_task(self._fly(key, compute, ttl))
+            # cancels its request) does not cancel the computation the others are waiting for. A remote
+            # lookup happens inside it, so identical requests arriving during the round trip join it.
+            flight = asyncio.create_task(self._fly(key, compute, ttl, lookup=not self._immediate))
             flight.add_done_callback(functools.partial(self._landed, key))
             self._in_flight[key] = flight
         try:
             value, hit = await asyncio.shield(flight)
         except Exception:
-            # The lookup never raises, so a failed flight is a failed computation: a miss.
-            CACHE_LOOKUPS.labels(self.backend.name, "miss").inc()
+            self._misses.inc()  # a failed flight is a failed computation: a miss
             raise
-        CACHE_LOOKUPS.labels(self.backend.name, "hit" if hit else "miss").inc()
+        (self._hits if hit else self._misses).inc()
         return value, hit
 
-    async def _fly(self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_seconds: float) -> tuple[bytes, bool]:
+    async def lookup(self, key: str) -> bytes | None:
+        """The value under `key` if there is one (counted as a hit); a miss is not counted here, since
+        the caller goes on to `get_or_compute`, which counts it."""
+        cached = await self._backend_get(key)
+        if cached is not None:
+            self._hits.inc()
+        return cached
+
+    async def _fly(
+        self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_seconds: float, lookup: bool
+    ) -> tuple[bytes, bool]:
         try:
-            cached = await self._backend_get(key)
-            if cached is not None:
-                return cached, True
+            if lookup:
+                cached = await self._backend_get(key)
+                if cached is not None:
+                    return cached, True
             CACHE_COMPUTES.inc()
             value = await compute()
             await self._backend_set(key, value, ttl_seconds)

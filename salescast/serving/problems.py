@@ -73,14 +73,18 @@ def problem(
     return Response(encode(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-async def _salescast_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SalescastError)
+def problem_for(exc: SalescastError, path: str) -> Response:
     headers = None
     if isinstance(exc, RateLimitedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     if exc.http_status >= 500:
         log.error("request.failed", extra={"error": type(exc).__name__, "detail": str(exc)})
-    return problem(exc.http_status, str(exc), request.url.path, headers)
+    return problem(exc.http_status, str(exc), path, headers)
+
+
+async def _salescast_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SalescastError)
+    return problem_for(exc, request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,20 @@ TimePeriod = Literal["week", "month", "quarter"]
 RankBy = Literal["units", "revenue"]
 
 
+class TopProductsQuery(BaseModel):
+    """The query of GET /forecast/top-products; unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_period: TimePeriod = Field(default="month", description="week = 7 days, month = 30, quarter = 91")
+    category: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=TEXT, description="A category and its sub-categories"
+    )
+    store: str | None = Field(default=None, min_length=1, max_length=200, pattern=TEXT, description="One store")
+    limit: int = Field(default=10, ge=1, le=100)
+    rank_by: RankBy = "units"
+
+
 class Served(BaseModel):
     model: str = Field(description="Registered model name")
     model_version: int = Field(description="The version that computed this answer")

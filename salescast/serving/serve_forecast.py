@@ -9,9 +9,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 
 from salescast.errors import SalescastError
@@ -19,11 +21,23 @@ from salescast.monitoring.logging import request_id_var
 from salescast.serving.cache import cache_key
 from salescast.serving.encoding import encode, json_response
 from salescast.serving.prediction_log import PredictionRecord, Variant
-from salescast.serving.routing import ServedVersion, TrafficPlan
+from salescast.serving.routing import Routed, ServedVersion, TrafficPlan
 from salescast.serving.security import Caller
 from salescast.serving.state import ServingState
 
 log = logging.getLogger("salescast.serving")
+ROUTING_SCOPE_KEY = "salescast.routing"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which version a request was routed to: decided once per request."""
+
+    plan: TrafficPlan
+    served: ServedVersion
+    variant: Routed
+
+
 Compute = Callable[[ServedVersion], dict[str, Any]]
 
 
@@ -51,6 +65,7 @@ def version_headers(plan: TrafficPlan, served: ServedVersion, variant: str, cach
 
 async def serve_forecast(
     state: ServingState,
+    request: Request,
     caller: Caller,
     route: str,
     params: Mapping[str, Any],
@@ -58,8 +73,12 @@ async def serve_forecast(
     cached: bool = True,
     summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Response:
-    plan = current_plan(state)
-    served, variant = plan.route(caller.sticky_key)
+    routed = request.scope.get(ROUTING_SCOPE_KEY)  # the fast path routed it already, then missed
+    if isinstance(routed, Routing):
+        plan, served, variant = routed.plan, routed.served, routed.variant
+    else:
+        plan = current_plan(state)
+        served, variant = plan.route(caller.sticky_key)
     started = time.perf_counter()
     status = 500
     try:
@@ -73,7 +92,7 @@ async def serve_forecast(
         status = exc.http_status
         raise
     finally:
-        _log(state, caller, plan, served, variant, route, params, status, started, served_to_caller=True)
+        log_prediction(state, caller, plan, served, variant, route, params, status, started, served_to_caller=True)
     shadow = plan.shadow_version
     if shadow is not None:
         state.spawn(_shadow(state, caller, plan, shadow, route, params, compute, summarise))
@@ -108,10 +127,12 @@ async def _shadow(
         status = exc.http_status
     except Exception:
         log.exception("shadow.failed", extra={"model_version": shadow.version, "route": route})
-    _log(state, caller, plan, shadow, "shadow", route, params, status, started, served_to_caller=False, result=result)
+    log_prediction(
+        state, caller, plan, shadow, "shadow", route, params, status, started, served_to_caller=False, result=result
+    )
 
 
-def _log(
+def log_prediction(
     state: ServingState,
     caller: Caller,
     plan: TrafficPlan,
@@ -128,7 +149,7 @@ def _log(
         PredictionRecord(
             at=dt.datetime.now(dt.UTC),
             request_id=request_id_var.get() or "",
-            key_id=caller.principal.key_id,
+            key_id=caller.key_id,
             model_name=plan.model,
             model_version=served.version,
             variant=variant,

@@ -279,3 +279,33 @@ def test_a_database_outage_is_a_503_while_cached_answers_still_serve(api_factory
     assert uncached.status_code == 503 and uncached.headers["Retry-After"] == "5"
     assert uncached.json()["detail"] == "the database is unavailable; try again shortly"
     assert ready.status_code == 503
+
+
+def test_the_fast_path_answers_equal_requests_from_one_entry(api: Api) -> None:
+    first = api.get(TOP)
+    explicit = api.get(TOP, params={"limit": 10, "time_period": "month", "rank_by": "units"})
+    reordered = api.get(TOP + "?rank_by=units&limit=10")
+
+    assert first.headers["X-Cache"] == "miss"
+    assert explicit.headers["X-Cache"] == "hit" and explicit.content == first.content
+    assert reordered.headers["X-Cache"] == "hit" and reordered.content == first.content
+
+
+def test_parameters_the_route_refuses_are_never_answered_from_the_cache(api: Api) -> None:
+    unknown = [api.get(TOP, params={"limit": 10, "colour": "red"}) for _ in range(2)]
+    invalid = [api.get(TOP, params={"limit": 0}) for _ in range(2)]
+    repeated = api.get(TOP + "?limit=5&limit=6")
+
+    assert [r.status_code for r in unknown] == [422, 422]
+    assert "colour" in unknown[1].json()["detail"]
+    assert [r.status_code for r in invalid] == [422, 422]
+    assert repeated.status_code == 422 and "'limit'" in repeated.json()["detail"]
+
+
+def test_a_miss_is_authorized_and_rate_limited_once(api_factory: ApiFactory) -> None:
+    api = api_factory(rate_limit_per_second=0.01, rate_limit_burst=3)
+
+    statuses = [api.get(TOP, params={"limit": limit}).status_code for limit in (1, 2, 3, 4)]
+
+    # Three misses use three tokens (the fast path's check is handed on to the route, not repeated).
+    assert statuses == [200, 200, 200, 429]

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from salescast.serving import queries
+from salescast.serving.fast_path import FastRoute, query_defaults
 from salescast.serving.models import what_if
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
-from salescast.serving.schemas import TEXT, ProductForecast, RankBy, TimePeriod, TopProducts, WhatIf, WhatIfRequest
+from salescast.serving.schemas import TEXT, ProductForecast, TopProducts, TopProductsQuery, WhatIf, WhatIfRequest
 from salescast.serving.security import Caller, predict_access, read_access, serving_state
 from salescast.serving.serve_forecast import serve_forecast
 
@@ -22,22 +23,23 @@ Name = Annotated[str | None, Query(min_length=1, max_length=200, pattern=TEXT)]
 
 @router.get("/top-products", response_model=TopProducts, responses={404: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA})
 async def top_products(
-    request: Request,
-    time_period: TimePeriod = "month",
-    category: Name = None,
-    store: Name = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    rank_by: RankBy = "units",
-    caller: Caller = Depends(read_access),
+    request: Request, query: Annotated[TopProductsQuery, Query()], caller: Caller = Depends(read_access)
 ) -> Response:
     """Products ranked by their forecast over the next week, month (30 days) or quarter (91 days)."""
     state = serving_state(request)
-    params = {"time_period": time_period, "category": category, "store": store, "limit": limit, "rank_by": rank_by}
 
     def compute(served: ServedVersion) -> dict[str, Any]:
-        return queries.top_products(state.engine, served.id, time_period, category, store, limit, rank_by)
+        q = query
+        return queries.top_products(state.engine, served.id, q.time_period, q.category, q.store, q.limit, q.rank_by)
 
-    return await serve_forecast(state, caller, "top-products", params, compute, summarise=_ranking)
+    params = query.model_dump()
+    return await serve_forecast(state, request, caller, "top-products", params, compute, summarise=_ranking)
+
+
+# Served from the cache before FastAPI parses them (salescast/serving/fast_path.py).
+FAST_ROUTES = {
+    f"{API_PREFIX}/forecast/top-products": FastRoute("top-products", "read", query_defaults(TopProductsQuery)),
+}
 
 
 def _ranking(body: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +64,7 @@ async def product_forecast(
     def compute(served: ServedVersion) -> dict[str, Any]:
         return queries.product_forecast(state.engine, served.id, product_id, store, horizon, history_days)
 
-    return await serve_forecast(state, caller, "product-forecast", params, compute)
+    return await serve_forecast(state, request, caller, "product-forecast", params, compute)
 
 
 @router.post("/what-if", response_model=WhatIf, responses={404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA})
@@ -86,4 +88,4 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
             promotion_days=body.promotion_days,
         )
 
-    return await serve_forecast(state, caller, "what-if", params, compute, cached=False)
+    return await serve_forecast(state, request, caller, "what-if", params, compute, cached=False)

@@ -100,7 +100,7 @@ async def change_alias(
     """Point an alias at a version (production is verified first: its artifact must load) or roll it back.
     The change is audited and this server switches at once; other replicas within deployment_check_seconds."""
     state = serving_state(request)
-    actor = f"api:{caller.principal.prefix or caller.principal.name}"
+    actor = f"api:{caller.prefix or caller.name}"
 
     def apply() -> dict[str, Any]:
         registry = state.registry
