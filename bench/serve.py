@@ -110,8 +110,8 @@ def prepare_store(url: str, folder: Path) -> str:
     days["dow"] = days["date"].dt.dayofweek
     future = weekly.merge(days, on="dow")
     with engine.begin() as conn:
-        products = dict(conn.execute(select(Product.sku, Product.id)).tuples().all())
-        stores = dict(conn.execute(select(Store.code, Store.id)).tuples().all())
+        products = dict(conn.execute(select(Product.sku, Product.id)).all())
+        stores = dict(conn.execute(select(Store.code, Store.id)).all())
         p50 = future["units"].to_numpy(dtype=float)
         rows = pd.DataFrame(
             {
