@@ -13,4 +13,4 @@ salescast init
 salescast generate --stores 5 --products 40 --days 730 --seed 7 --out .salescast/demo/sales.csv
 salescast ingest .salescast/demo/sales.csv
 salescast data summary
-salescast pipeline run --models lgbm,ets --horizon 28 --windows 2
+salescast pipeline run --horizon 28 --windows 2     # the default pipeline (SALESCAST_PIPELINE_MODELS)

@@ -16,7 +16,14 @@ import pandas as pd
 from salescast.features.frame import DS, ID, SeriesFrame, Y, prepare
 from salescast.models.base import ConformalIntervals, Forecaster, fit_conformal, seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights, split_by_history
+from salescast.models.ensemble import (
+    DEFAULT_WEIGHT_METHOD,
+    EnsembleModel,
+    WeightMethod,
+    combine,
+    learn_weights,
+    split_by_history,
+)
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
@@ -58,7 +65,7 @@ def train(
     frame: SeriesFrame,
     models: list[str],
     spec: BacktestSpec,
-    weight_method: WeightMethod = "inverse_error",
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
     fixed_weights: dict[str, float] | None = None,
     model_params: dict[str, dict[str, object]] | None = None,
     progress: Callable[[str], None] | None = None,
