@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from coreforecast.grouped_array import GroupedArray
+from coreforecast.grouped_array import GroupedArray  # type: ignore[import-untyped]
 
 from salescast.errors import ConfigurationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
