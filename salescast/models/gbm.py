@@ -121,6 +121,15 @@ def train_periods_for(freq: str) -> int | None:
     return 400 if freq == "D" else None
 
 
+def _last_rows(ids: np.ndarray, periods: int) -> np.ndarray:
+    """Mask of each series' last `periods` rows, for rows sorted by series and date."""
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype="int64")
+    ends = np.r_[starts[1:], len(ids)]
+    from_end = np.repeat(ends, ends - starts) - np.arange(len(ids))  # 1 on a series' last row
+    mask: np.ndarray = from_end <= periods
+    return mask
+
+
 def _float32_matrix(table: pd.DataFrame, columns: list[str], rows: np.ndarray | None = None) -> np.ndarray:
     """The columns as one column-major float32 matrix, categoricals as their codes (NaN for missing): one
     copy of the data, which LightGBM reads without another."""
@@ -200,6 +209,7 @@ class GradientBoostedModel(Forecaster):
         self._reference_price: pd.Series | None = None
         self._last_exog: pd.DataFrame | None = None
         self._static: pd.DataFrame | None = None
+        self._lookback = 0
 
     def _regressor(self) -> Any:
         raise NotImplementedError
@@ -243,14 +253,18 @@ class GradientBoostedModel(Forecaster):
             }
         )
         history = int(frame.lengths().median())
+        lags = lags_for(frame.freq, history)
+        rolling = rolling_for(frame.freq)
+        # Rows of history the features of one row read: the longest lag, or a rolling window after its lag.
+        self._lookback = max([*lags, *(lag + t.window_size for lag, ts in rolling.items() for t in ts)])
         # Small training sets gain nothing from a second OpenMP thread, and spinning threads slow to a
         # crawl when another process shares the cores.
         self._threads = int(self.params["num_threads"]) if len(data) >= SMALL_TRAINING_ROWS else 1
         forecaster = MLForecast(
             models={self.family: self._regressor()},
             freq=frame.freq,
-            lags=lags_for(frame.freq, history),
-            lag_transforms=rolling_for(frame.freq),
+            lags=lags,
+            lag_transforms=rolling,
             date_features=date_features_for(frame.freq, str(self.params["country"])),
             num_threads=self._threads,
             target_transforms=_scalers(str(self.params["scaler"])),
@@ -275,8 +289,13 @@ class GradientBoostedModel(Forecaster):
         self._last_exog = last[[ID, DS, *[c for c in ("price", "on_promotion") if c in last]]].reset_index(drop=True)
 
     def _fit_local(self, frame: SeriesFrame) -> MLForecast:
-        """mlforecast builds the feature table once (float32); the booster trains on its last rows."""
+        """mlforecast builds the feature table once (float32) from the history the training rows need;
+        the booster trains on each series' last `train_periods` rows."""
         forecaster, train = self._prepare(frame)
+        periods = self._train_periods(frame.freq)
+        if periods is not None:
+            # Older rows feed no feature of a training row: leave them out of the feature table.
+            train = train[_last_rows(train[ID].to_numpy(), periods + self._lookback)].reset_index(drop=True)
         with warnings.catch_warnings():
             # dropna=False: young series have NaN lags rather than no rows; the trees handle NaN.
             warnings.filterwarnings("ignore", message="Found null values in")
@@ -284,29 +303,29 @@ class GradientBoostedModel(Forecaster):
         assert isinstance(table, pd.DataFrame)
         del train
         features = [column for column in table.columns if column not in (ID, DS, Y)]
-        rows = self._training_rows(table, frame.freq)
-        forecaster.models_ = {self.family: self._train_booster(table, features, rows)}
+        rows = None if periods is None else _last_rows(table[ID].to_numpy(), periods)
+        training = self._training_set(table, features, rows)
+        del table  # the training set holds its own (smaller) copy
+        forecaster.models_ = {self.family: self._train_booster(training)}
         return forecaster
 
-    def _training_rows(self, table: pd.DataFrame, freq: str) -> np.ndarray | None:
-        """Each series' last `train_periods` rows (None: all rows). Older rows only fed the lags."""
+    def _train_periods(self, freq: str) -> int | None:
         periods = self.params.get("train_periods", "auto")
-        periods = train_periods_for(freq) if periods == "auto" else periods
-        if periods is None:
-            return None
-        ids = table[ID].to_numpy()
-        # The table is sorted by series and date: a row's place from the end of its series.
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        ends = np.r_[starts[1:], len(ids)]
-        from_end = np.repeat(ends, np.diff(np.r_[starts, len(ids)])) - np.arange(len(ids))
-        rows: np.ndarray = from_end <= int(periods)
-        return rows
+        return train_periods_for(freq) if periods == "auto" else (None if periods is None else int(periods))
 
-    def _train_booster(self, table: pd.DataFrame, features: list[str], rows: np.ndarray | None) -> Any:
-        """The fitted regressor mlforecast predicts with; XGBoost's goes through its scikit-learn API."""
-        regressor = self._regressor()
+    def _training_rows(self, table: pd.DataFrame, freq: str) -> np.ndarray | None:
+        """Each series' last `train_periods` rows of a feature table (None: all rows)."""
+        periods = self._train_periods(freq)
+        return None if periods is None else _last_rows(table[ID].to_numpy(), periods)
+
+    def _training_set(self, table: pd.DataFrame, features: list[str], rows: np.ndarray | None) -> Any:
         data = table if rows is None else table[rows]
-        return regressor.fit(data[features], data[Y].to_numpy())
+        return data[features], data[Y].to_numpy()
+
+    def _train_booster(self, training: Any) -> Any:
+        """The fitted regressor mlforecast predicts with; XGBoost's goes through its scikit-learn API."""
+        features, target = training
+        return self._regressor().fit(features, target)
 
     def _fit_distributed(self, frame: SeriesFrame, client: Client) -> MLForecast:
         """The same features and booster as the local fit, computed on the Dask cluster.
@@ -445,12 +464,15 @@ class LightGBMModel(GradientBoostedModel):
             **params,
         )
 
-    def _train_booster(self, table: pd.DataFrame, features: list[str], rows: np.ndarray | None) -> Any:
-        """A LightGBM Dataset straight from one float32 matrix, its raw data freed once binned."""
+    def _training_set(self, table: pd.DataFrame, features: list[str], rows: np.ndarray | None) -> Any:
+        """One float32 matrix (and target) of the training rows; LightGBM reads it without a copy."""
         categorical = [f for f in features if isinstance(table[f].dtype, pd.CategoricalDtype)]
-        matrix = _float32_matrix(table, features, rows)
         target = table[Y].to_numpy(dtype="float32")
-        target = target if rows is None else target[rows]
+        return _float32_matrix(table, features, rows), target if rows is None else target[rows], features, categorical
+
+    def _train_booster(self, training: Any) -> Any:
+        """A LightGBM Dataset straight from the matrix, its raw data freed once binned."""
+        matrix, target, features, categorical = training
         params = self._booster_params()
         dataset = lgb.Dataset(
             matrix,
@@ -460,8 +482,6 @@ class LightGBMModel(GradientBoostedModel):
             params={"max_bin": params["max_bin"], "verbosity": -1},
             free_raw_data=True,
         )
-        dataset.construct()
-        del matrix
         booster = lgb.train(params, dataset, num_boost_round=int(self.params["n_estimators"]))
         return BoosterRegressor(booster, features, self._threads)
 
