@@ -471,7 +471,7 @@ class LightGBMModel(GradientBoostedModel):
         return _float32_matrix(table, features, rows), target if rows is None else target[rows], features, categorical
 
     def _train_booster(self, training: Any) -> Any:
-        """A LightGBM Dataset straight from the matrix, its raw data freed once binned."""
+        """A LightGBM Dataset binned straight from the matrix (no copy of it), then the booster."""
         matrix, target, features, categorical = training
         params = self._booster_params()
         dataset = lgb.Dataset(
