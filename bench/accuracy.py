@@ -223,7 +223,8 @@ def child(task: dict[str, Any]) -> None:
 
 
 def _calibration_mase(window_metrics: pd.DataFrame) -> dict[str, float]:
-    """Each model's MASE averaged over the windows before the hold-out (those the weights learned on)."""
+    """Each model's MASE averaged over the windows before the hold-out (those the weights learned on; the
+    ensemble's there is cross-fitted, each window blended by the weights the other windows learned)."""
     earlier = window_metrics[window_metrics["window"] < window_metrics["window"].max()]
     return {str(model): float(mase) for model, mase in earlier.groupby("model")["mase"].mean().items()}
 
@@ -292,9 +293,9 @@ def why_not_better(mase: dict[str, float], best: str, weights: dict[str, float],
         )
     blend = calibration.get(ENSEMBLE, math.nan)
     gain = (
-        f"the blend beat {best} there (MASE {blend:.3f} against {scored[best]:.3f})"
+        f"the blend beat {best} (MASE {blend:.3f} against {scored[best]:.3f})"
         if math.isfinite(blend) and blend < scored[best]
-        else f"the blend did not beat {best} there either (MASE {blend:.3f} against {scored[best]:.3f})"
+        else f"the blend did not beat {best} either (MASE {blend:.3f} against {scored[best]:.3f})"
     )
     if list(used) == [best] or best not in used:
         return f"Why: the weights ({mix}) were learned on the calibration windows, where {gain}."
