@@ -292,16 +292,17 @@ def why_not_better(mase: dict[str, float], best: str, weights: dict[str, float],
             f"on the hold-out the ranking turned, and {best} alone did better than the blend."
         )
     blend = calibration.get(ENSEMBLE, math.nan)
-    gain = (
-        f"the blend beat {best} (MASE {blend:.3f} against {scored[best]:.3f})"
-        if math.isfinite(blend) and blend < scored[best]
-        else f"the blend did not beat {best} either (MASE {blend:.3f} against {scored[best]:.3f})"
-    )
-    if list(used) == [best] or best not in used:
-        return f"Why: the weights ({mix}) were learned on the calibration windows, where {gain}."
+    if math.isfinite(blend) and blend < scored[best]:
+        return (
+            f"Why: the weights ({mix}) were learned on the calibration windows, where the blend (cross-fitted) "
+            f"beat {best} (MASE {blend:.3f} against {scored[best]:.3f}); on the hold-out the other families' "
+            f"errors did not offset {best}'s as they had, so blending them in cost accuracy."
+        )
     return (
-        f"Why: the weights ({mix}) were learned on the calibration windows, where {gain}; on the hold-out "
-        f"the other families' errors did not offset {best}'s as they had, so blending them in cost accuracy."
+        f"Why: the weights ({mix}) were chosen on the calibration windows taken together, but blended with the "
+        f"weights learned on the other calibration window(s) only, the blend already lost to {best} there "
+        f"(MASE {blend:.3f} against {scored[best]:.3f}): what blending gained did not carry over from one "
+        "window to the next, nor to the hold-out."
     )
 
 
