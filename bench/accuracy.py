@@ -5,6 +5,7 @@
     .venv/bin/python bench/accuracy.py --synthetic-series 1000          # a larger synthetic assortment
     .venv/bin/python bench/accuracy.py --one-process                    # faster: no per-family peak RSS
     .venv/bin/python bench/accuracy.py --quick                          # a small smoke run (< 2 min)
+    .venv/bin/python bench/accuracy.py --save bench/out/accuracy.txt    # and keep the printed tables
 
 Data sets: `synthetic` (salescast's generator, 200 daily series x 3 years by default), `m5` (the 10
 daily Walmart series of the M5 sample, with weekly prices; each series starts at its first sale),
@@ -33,7 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +53,9 @@ from bench.common import (
     write_result,
 )
 from salescast.features.frame import SeriesFrame, prepare
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 FAMILIES = ("lgbm", "xgb", "ets", "theta", "prophet")
 DATASETS = ("synthetic", "m5", "superstore", "au")
@@ -211,10 +215,18 @@ def child(task: dict[str, Any]) -> None:
             "peak_mib": peak_rss_mib(),
             "workers_mib": workers_peak_rss_mib(),
             "loaded_mib": loaded_mib,
+            "calibration_mase": _calibration_mase(report.window_metrics),
             "holdout": f"{holdout['ds'].min():%Y-%m-%d} .. {holdout['ds'].max():%Y-%m-%d}",
             "scored_series": int(holdout["unique_id"].nunique()),
         },
     )
+
+
+def _calibration_mase(window_metrics: pd.DataFrame) -> dict[str, float]:
+    """Each model's MASE averaged over the windows before the hold-out (those the weights learned on; the
+    ensemble's there is cross-fitted, each window blended by the weights the other windows learned)."""
+    earlier = window_metrics[window_metrics["window"] < window_metrics["window"].max()]
+    return {str(model): float(mase) for model, mase in earlier.groupby("model")["mase"].mean().items()}
 
 
 # --- the table --------------------------------------------------------------------------------------
@@ -231,8 +243,14 @@ def compare(value: float, name: str, reference: float) -> tuple[bool, str]:
     return False, f"is worse than {name}'s {reference:.3f} by {margin:.1%}"
 
 
-def verdict(mase: dict[str, float], families: list[str]) -> str:
-    """Whether the ensemble beats SeasonalNaive and the best single family on MASE, with the margins."""
+def verdict(
+    mase: dict[str, float],
+    families: list[str],
+    weights: dict[str, float] | None = None,
+    calibration: dict[str, float] | None = None,
+) -> str:
+    """Whether the ensemble beats SeasonalNaive and the best single family on MASE, with the margins,
+    and, where it does not beat the best family, why (from the weights and the calibration windows)."""
     ensemble = mase[ENSEMBLE]
     if not math.isfinite(ensemble):
         return "ensemble MASE is undefined on this hold-out"
@@ -246,11 +264,49 @@ def verdict(mase: dict[str, float], families: list[str]) -> str:
     best = min(finite, key=lambda f: mase[f])
     beats_best, versus_best = compare(ensemble, best, mase[best])
     joint = "and" if beats_naive == beats_best else "but"
-    return f"{text}, {joint} {versus_best} ({best} is the best single family)"
+    sentence = f"{text}, {joint} {versus_best} ({best} is the best single family)"
+    if beats_best and not math.isclose(ensemble, mase[best], rel_tol=5e-4):
+        return sentence
+    return f"{sentence}. {why_not_better(mase, best, weights or {}, calibration or {})}"
 
 
-def render(data: DataSet, families: list[str], runs: dict[str, dict[str, Any]], windows: int) -> None:
-    from rich.console import Console
+def why_not_better(mase: dict[str, float], best: str, weights: dict[str, float], calibration: dict[str, float]) -> str:
+    """A plain sentence on why the ensemble does not beat the best single family on the hold-out."""
+    used = {name: w for name, w in weights.items() if w > 0}
+    if list(used) == [best]:
+        return (
+            f"Why: the calibration windows gave {best} all the weight (no blend beat it there), so the "
+            f"ensemble is {best} and ties it."
+        )
+    scored = {name: value for name, value in calibration.items() if name in weights and math.isfinite(value)}
+    mix = ", ".join(f"{name} {w:.2f}" for name, w in sorted(used.items(), key=lambda item: -item[1]))
+    if not scored:
+        return (
+            f"Why: the weights ({mix}) were learned on the calibration windows, and no calibration scores are at hand."
+        )
+    calibration_best = min(scored, key=lambda name: scored[name])
+    if calibration_best != best:
+        return (
+            f"Why: the weights ({mix}) come from the calibration windows, where {calibration_best} was the "
+            f"best family (MASE {scored[calibration_best]:.3f} against {best}'s {scored.get(best, math.nan):.3f}); "
+            f"on the hold-out the ranking turned, and {best} alone did better than the blend."
+        )
+    blend = calibration.get(ENSEMBLE, math.nan)
+    if math.isfinite(blend) and blend < scored[best]:
+        return (
+            f"Why: the weights ({mix}) were learned on the calibration windows, where the blend (cross-fitted) "
+            f"beat {best} (MASE {blend:.3f} against {scored[best]:.3f}); on the hold-out the other families' "
+            f"errors did not offset {best}'s as they had, so blending them in cost accuracy."
+        )
+    return (
+        f"Why: the weights ({mix}) were chosen on the calibration windows taken together, but blended with the "
+        f"weights learned on the other calibration window(s) only, the blend already lost to {best} there "
+        f"(MASE {blend:.3f} against {scored[best]:.3f}): what blending gained did not carry over from one "
+        "window to the next, nor to the hold-out."
+    )
+
+
+def render(data: DataSet, families: list[str], runs: dict[str, dict[str, Any]], windows: int, console: Console) -> None:
     from rich.table import Table
 
     together = runs[ENSEMBLE]
@@ -292,9 +348,9 @@ def render(data: DataSet, families: list[str], runs: dict[str, dict[str, Any]], 
             f"{wall:,.1f}",
             f"{own['peak_mib'] + own['workers_mib']:,.0f}",
         )
-    console = Console(width=150)
     console.print(table)
-    console.print(f"[bold]verdict ({data.name}):[/] {verdict(mase, families)}")
+    reason = verdict(mase, families, together["weights"], together.get("calibration_mase"))
+    console.print(f"[bold]verdict ({data.name}):[/] {reason}")
     for family in families:
         if family in runs and runs[family]["metrics"][family]["mase"] != metrics[family]["mase"]:
             console.print(
@@ -304,7 +360,7 @@ def render(data: DataSet, families: list[str], runs: dict[str, dict[str, Any]], 
     console.print()
 
 
-def run_dataset(data: DataSet, families: list[str], args: argparse.Namespace, folder: Path) -> None:
+def run_dataset(data: DataSet, families: list[str], args: argparse.Namespace, folder: Path, console: Console) -> None:
     frame_dir = folder / data.name
     save_frame(data.frame, frame_dir)
     lengths = data.frame.lengths()
@@ -323,7 +379,7 @@ def run_dataset(data: DataSet, families: list[str], args: argparse.Namespace, fo
         runs[ENSEMBLE] = run_child(script, {**base, "models": families, "label": f"{data.name}/all"}, folder)
     else:  # one family: its own run is the ensemble run
         runs[ENSEMBLE] = runs[families[0]]
-    render(data, families, runs, args.windows)
+    render(data, families, runs, args.windows, console)
 
 
 def main() -> None:
@@ -342,6 +398,7 @@ def main() -> None:
         "--one-process", action="store_true", help="train each data set in one process (no per-family peak RSS)"
     )
     parser.add_argument("--quick", action="store_true", help="a few series, lgbm and ets, one process per data set")
+    parser.add_argument("--save", type=Path, help="also write the printed tables to this text file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -358,13 +415,19 @@ def main() -> None:
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if bad := [d for d in names if d not in DATASETS]:
         parser.error(f"unknown data sets {bad}; choose from {', '.join(DATASETS)}")
+    from rich.console import Console
+
+    console = Console(width=150, record=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="salescast-accuracy-") as tmp:
         for name in names:
             data = build(name, args)
             if data is not None:
-                run_dataset(data, families, args, Path(tmp))
+                run_dataset(data, families, args, Path(tmp), console)
     print(f"done in {time.perf_counter() - started:,.0f} s", file=sys.stderr)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(console.export_text())
 
 
 if __name__ == "__main__":

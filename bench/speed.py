@@ -4,10 +4,12 @@
     .venv/bin/python bench/speed.py --tables 1       # the seed comparison only
     .venv/bin/python bench/speed.py --series 2000    # table 2 on fewer series
     .venv/bin/python bench/speed.py --quick          # a small smoke run (< 2 min)
+    .venv/bin/python bench/speed.py --save bench/out/speed.txt   # and keep the printed tables
 
 Table 1: on the same synthetic daily series (10 stores x 100 products x 1,096 days by default), the
 seed's design, XGBoost (mlforecast) + Prophet averaged with fixed weights 0.5/0.5, against the default
-pipeline (LightGBM; the SeasonalNaive baseline is backtested in every run), plus one candidate pipeline
+pipeline (`salescast.config.DEFAULT_MODELS`, LightGBM; the SeasonalNaive baseline is backtested in every
+run), plus one candidate pipeline
 (LightGBM + ETS with learned weights, `--candidate ''` to leave it out). Table 2: the default pipeline on
 10,000 series x 1,096 days against the targets of 300 s and 4 GiB.
 
@@ -20,8 +22,7 @@ peak RSS (VmHWM) includes the loaded data, and Prophet's joblib worker processes
 Accuracy is scored on the last window with weights and intervals calibrated on the first.
 
 On 2 otherwise idle cores, table 1 takes about 10 minutes (the seed's Prophet most of it) and table 2
-about 10 minutes more; extrapolated from 500 and 1,000 series, table 2's measuring process needs about
-8-9 GiB of memory and its data generation (not timed) about 4 GiB.
+about 5 minutes more; table 2's data generation (not timed) needs about 4 GiB of memory.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ from bench.common import (
     workers_peak_rss_mib,
     write_result,
 )
+from salescast.config import DEFAULT_MODELS as DEFAULT_PIPELINE
 
 HORIZON, WINDOWS = 28, 2
 SEED_MODELS, SEED_WEIGHTS = ["xgb", "prophet"], {"xgb": 0.5, "prophet": 0.5}
-DEFAULT_MODELS = ["lgbm"]
+DEFAULT_MODELS = DEFAULT_PIPELINE.split(",")  # what `salescast train` trains with no options
 TARGET_SECONDS, TARGET_MIB = 300.0, 4096.0
 STORES = 10
 
@@ -269,6 +271,7 @@ def main() -> None:
     parser.add_argument("--default-models", default=",".join(DEFAULT_MODELS), help="the default pipeline")
     parser.add_argument("--candidate", default="lgbm,ets", help="an extra pipeline in table 1 ('' for none)")
     parser.add_argument("--quick", action="store_true", help="20 and 50 series over two years")
+    parser.add_argument("--save", type=Path, help="also write the printed tables to this text file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -280,7 +283,7 @@ def main() -> None:
     from rich.console import Console
 
     started = time.perf_counter()
-    console = Console(width=150)
+    console = Console(width=150, record=True)
     with tempfile.TemporaryDirectory(prefix="salescast-speed-") as tmp:
         folder = Path(tmp)
         if 1 in args.tables:
@@ -288,6 +291,9 @@ def main() -> None:
         if 2 in args.tables:
             console.print(scale_table(args, folder))
     print(f"done in {time.perf_counter() - started:,.0f} s", file=sys.stderr)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(console.export_text())
 
 
 if __name__ == "__main__":

@@ -235,9 +235,11 @@ def _print_runs(runs: list[Any]) -> None:
 
 
 def _parse_weights(spec: str | None) -> tuple[str, dict[str, float] | None]:
-    """`inverse_error`, `nnls`, or fixed weights `xgb=0.5,prophet=0.5` (the seed's design)."""
-    if spec is None or spec in {"inverse_error", "nnls"}:
-        return spec or "inverse_error", None
+    """`scaled_error`, `inverse_error`, `nnls`, or fixed weights `xgb=0.5,prophet=0.5` (the seed's design)."""
+    from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, WEIGHT_METHODS
+
+    if spec is None or spec in WEIGHT_METHODS:
+        return spec or DEFAULT_WEIGHT_METHOD, None
     weights: dict[str, float] = {}
     for part in spec.split(","):
         name, sep, value = part.partition("=")
@@ -246,7 +248,7 @@ def _parse_weights(spec: str | None) -> tuple[str, dict[str, float] | None]:
         except ValueError:
             sep = ""
         if not sep:
-            raise typer.BadParameter(f"--weights expects inverse_error, nnls or NAME=W,...; got {spec!r}")
+            raise typer.BadParameter(f"--weights expects scaled_error, inverse_error, nnls or NAME=W,...; got {spec!r}")
     total = sum(weights.values())
     if total <= 0:
         raise typer.BadParameter("fixed weights must sum to more than 0")
@@ -273,13 +275,17 @@ METRIC_COLUMNS = ("mase", "wape", "rmse", "mae", "r2", "mape", "smape", "bias", 
 
 @app.command()
 def train(
-    models: Annotated[str, typer.Option(help="Comma-separated families: lgbm, xgb, ets, theta, arima, prophet")] = (
-        "lgbm,ets"
-    ),
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated families: lgbm, xgb, ets, theta, arima, prophet (default: SALESCAST_PIPELINE_MODELS)"
+        ),
+    ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods to forecast (and to hold out)")] = 28,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 2,
     weights: Annotated[
-        str | None, typer.Option(help="Ensemble weights: inverse_error (default), nnls, or fixed NAME=W,...")
+        str | None,
+        typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
     ] = None,
     freq: Annotated[str | None, typer.Option(help="Series frequency (D, W-SUN, MS); inferred when omitted")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
@@ -297,7 +303,7 @@ def train(
     from salescast.training.hierarchy import METHODS
 
     settings = get_settings()
-    names = parse_models(models)
+    names = parse_models(models or settings.pipeline_models)
     method, fixed = _parse_weights(weights)
     methods = [m.strip() for m in (reconcile or "").split(",") if m.strip()]
     if unknown := [m for m in methods if m not in METHODS]:
@@ -328,7 +334,9 @@ def train(
 
 @app.command()
 def backtest(
-    models: Annotated[str, typer.Option(help="Comma-separated families")] = "lgbm,ets",
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated families (default: SALESCAST_PIPELINE_MODELS)")
+    ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods per window")] = 30,
     windows: Annotated[int, typer.Option(min=1, help="Rolling-origin windows")] = 3,
     step: Annotated[int | None, typer.Option(help="Periods between window origins (default: horizon)")] = None,
@@ -343,7 +351,7 @@ def backtest(
     from salescast.training.metrics import evaluate, series_scales
 
     settings = get_settings()
-    names = list(dict.fromkeys([*parse_models(models), BASELINE]))
+    names = list(dict.fromkeys([*parse_models(models or settings.pipeline_models), BASELINE]))
     frame = load_series(_engine(settings), freq=freq)
     spec = BacktestSpec(horizon=horizon, windows=windows, step=step)
     with console.status("backtesting") as status:
@@ -392,7 +400,9 @@ def _registry(settings: Settings) -> Any:
 def pipeline_run(
     files: Annotated[list[Path] | None, typer.Argument(help="New sales files to ingest first")] = None,
     name: Annotated[str, typer.Option(help="Registered model name")] = "demand",
-    models: Annotated[str, typer.Option(help="Comma-separated families")] = "lgbm,ets",
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated families (default: SALESCAST_PIPELINE_MODELS)")
+    ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Forecast horizon and hold-out length")] = 28,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows")] = 2,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
@@ -404,7 +414,7 @@ def pipeline_run(
     from salescast.pipeline import PipelineConfig, run_pipeline
 
     settings = get_settings()
-    names = parse_models(models)
+    names = parse_models(models or settings.pipeline_models)
     config = PipelineConfig(
         name=name,
         models=names,

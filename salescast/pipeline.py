@@ -22,14 +22,14 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 
 import salescast
-from salescast.config import Settings
+from salescast.config import DEFAULT_MODELS, Settings
 from salescast.data.ingest import IngestReport, ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
 from salescast.features.frame import DS, ID, SeriesFrame, Y, load_series
 from salescast.models.base import seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, split_by_history
+from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod, combine, split_by_history
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.serving.rankings import store_rankings
@@ -45,10 +45,10 @@ Progress = Callable[[str], None]
 @dataclass
 class PipelineConfig:
     name: str = "demand"
-    models: list[str] = field(default_factory=lambda: ["lgbm", "ets"])
+    models: list[str] = field(default_factory=lambda: DEFAULT_MODELS.split(","))
     horizon: int = 28
     windows: int = 2
-    weight_method: WeightMethod = "inverse_error"
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD
     fixed_weights: dict[str, float] | None = None
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)

@@ -39,7 +39,11 @@ class SeriesFrame:
         return self.data.groupby(ID, sort=False).size()
 
     def subset(self, ids: np.ndarray | list[str]) -> SeriesFrame:
+        """The frame of the series named; the frame itself (no copy) when that is every series."""
         keep = set(ids)
+        present = self.data[ID].unique()
+        if len(keep) >= len(present) and keep.issuperset(present):
+            return self
         return SeriesFrame(
             self.data[self.data[ID].isin(keep)].reset_index(drop=True),
             self.freq,

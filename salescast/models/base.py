@@ -115,7 +115,7 @@ def fit_conformal(
     q_low, q_high = _conformal_levels(typical, low, high)
     quantiles = pd.DataFrame({"lo": grouped["residual"].quantile(q_low), "hi": grouped["residual"].quantile(q_high)})
     per_series = quantiles[counts.reindex(quantiles.index) >= min_residuals]
-    scale = grouped["y"].apply(lambda y: float(np.mean(np.abs(y)))).replace(0.0, np.nan)
+    scale = residuals["y"].abs().groupby(residuals[ID], sort=False).mean().replace(0.0, np.nan)
     scaled = residuals["residual"] / residuals[ID].map(scale)
     scaled = scaled[np.isfinite(scaled)]
     pooled = (float(scaled.quantile(low)), float(scaled.quantile(high))) if len(scaled) else (0.0, 0.0)

@@ -1,13 +1,18 @@
 """The ensemble: a weighted average of fitted model families, its weights learned on backtest windows.
 
-`inverse_error` weights each family by 1 / MAE²; `nnls` solves least squares of the actuals on the
-families' forecasts with weights constrained to be non-negative and to sum to 1; `fixed` takes the
-weights as given (the seed's XGBoost + Prophet average). Weights sum to 1 and are stored with the model.
+`scaled_error` (the default) scores each family by its scaled MAE (each series' errors over that series'
+mean absolute actual, so that every series counts alike, as in MASE), weights the families of every
+subset by 1 / scaled MAE², and keeps the subset whose blend has the lowest scaled MAE on the calibration
+windows: a family that only dilutes the better ones is dropped, and a single family wins when no blend
+beats it. `inverse_error` weights every family by 1 / MAE²; `nnls` solves least squares of the actuals
+on the families' forecasts with weights constrained to be non-negative and to sum to 1; `fixed` takes
+the weights as given (the seed's XGBoost + Prophet average). Weights sum to 1 and are stored with the model.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,16 +25,24 @@ from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
 from salescast.models.cold_start import cold_start_forecast, recent_levels
 
-WeightMethod = Literal["inverse_error", "nnls", "fixed"]
+WeightMethod = Literal["scaled_error", "inverse_error", "nnls", "fixed"]
+WEIGHT_METHODS: tuple[str, ...] = ("scaled_error", "inverse_error", "nnls")
+DEFAULT_WEIGHT_METHOD: WeightMethod = "scaled_error"
+BLEND_GAIN = 1e-3  # relative: a family that improves the blend by less than 0.1 % is left out
 
 
-def learn_weights(results: pd.DataFrame, models: list[str], method: WeightMethod = "inverse_error") -> dict[str, float]:
-    """Weights summing to 1 from backtest `results` (columns y and one p50 column per model)."""
+def learn_weights(
+    results: pd.DataFrame, models: list[str], method: WeightMethod = DEFAULT_WEIGHT_METHOD
+) -> dict[str, float]:
+    """Weights summing to 1 from backtest `results` (columns y and one p50 column per model; unique_id
+    too for `scaled_error`, else all rows count as one series)."""
     if method == "fixed":
         raise DataValidationError("fixed weights are given, not learned")
     y = results[Y].to_numpy(dtype=float)
     forecasts = results[models].to_numpy(dtype=float)
-    if method == "nnls":
+    if method == "scaled_error":
+        raw = _best_blend(forecasts, y, _row_scales(results))
+    elif method == "nnls":
         raw = _simplex_least_squares(forecasts, y)
     else:
         errors = np.mean(np.abs(forecasts - y[:, None]), axis=0)
@@ -38,6 +51,35 @@ def learn_weights(results: pd.DataFrame, models: list[str], method: WeightMethod
         raw = np.ones(len(models))
     weights = raw / raw.sum()
     return {model: float(w) for model, w in zip(models, weights, strict=True)}
+
+
+def _row_scales(results: pd.DataFrame) -> np.ndarray:
+    """Each row's series scale: the mean absolute actual of its series in `results` (NaN where 0)."""
+    actual = results[Y].abs()
+    mean = actual.groupby(results[ID], sort=False).transform("mean") if ID in results else actual.mean()
+    scale = np.broadcast_to(np.asarray(mean, dtype=float), (len(results),)).copy()
+    scale[scale <= 0] = np.nan
+    return scale
+
+
+def _best_blend(forecasts: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Weights of the subset of families, each weighted by 1 / scaled MAE², whose blend has the lowest
+    scaled MAE; a larger subset must beat a smaller one by BLEND_GAIN to be chosen over it."""
+    usable = np.isfinite(scale)
+    if not usable.any():
+        usable, scale = np.ones(len(y), dtype=bool), np.ones(len(y))
+    forecasts, y, scale = forecasts[usable], y[usable], scale[usable]
+    scores = np.mean(np.abs(forecasts - y[:, None]) / scale[:, None], axis=0)
+    inverse = 1.0 / np.maximum(scores, 1e-12) ** 2
+    best_loss, best = np.inf, np.zeros(forecasts.shape[1])
+    for size in range(1, forecasts.shape[1] + 1):
+        for subset in combinations(range(forecasts.shape[1]), size):
+            weights = np.zeros(forecasts.shape[1])
+            weights[list(subset)] = inverse[list(subset)] / inverse[list(subset)].sum()
+            loss = float(np.mean(np.abs(forecasts @ weights - y) / scale))
+            if loss < best_loss * (1 - BLEND_GAIN):
+                best_loss, best = loss, weights
+    return best
 
 
 def _simplex_least_squares(forecasts: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -73,7 +115,7 @@ class EnsembleModel(Forecaster):
         self,
         members: dict[str, Forecaster] | None = None,
         weights: dict[str, float] | None = None,
-        method: WeightMethod = "inverse_error",
+        method: WeightMethod = DEFAULT_WEIGHT_METHOD,
         min_history: int = 28,
         **params: Any,
     ) -> None:

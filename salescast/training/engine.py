@@ -28,7 +28,7 @@ from salescast.errors import ConfigurationError
 from salescast.features.frame import SeriesFrame
 from salescast.models.base import Forecaster
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import EnsembleModel, WeightMethod
+from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod
 from salescast.training.backtest import BacktestSpec
 from salescast.training.hierarchy import Method
 from salescast.training.train import TrainingReport, train
@@ -190,7 +190,7 @@ def train_on(
     frame: SeriesFrame,
     models: list[str],
     spec: BacktestSpec,
-    weight_method: WeightMethod = "inverse_error",
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
     fixed_weights: dict[str, float] | None = None,
     model_params: dict[str, dict[str, object]] | None = None,
     progress: Callable[[str], None] | None = None,

@@ -1,7 +1,9 @@
 """Training: backtest every chosen family, learn the ensemble and the intervals, refit on all history.
 
 Windows before the last calibrate the ensemble weights and the conformal intervals; the last window
-(the hold-out) is scored with them, so its accuracy and interval coverage are out of sample. With a
+(the hold-out) is scored with them, so its accuracy and interval coverage are out of sample. With two
+or more calibration windows, the ensemble's own calibration residuals are cross-fitted (each window
+blended with the weights the others learned). With a
 single window, calibration and scoring share it, and the report says so.
 """
 
@@ -11,12 +13,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from salescast.features.frame import DS, ID, SeriesFrame, Y, prepare
 from salescast.models.base import ConformalIntervals, Forecaster, fit_conformal, seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import EnsembleModel, WeightMethod, combine, learn_weights, split_by_history
+from salescast.models.ensemble import (
+    DEFAULT_WEIGHT_METHOD,
+    EnsembleModel,
+    WeightMethod,
+    combine,
+    learn_weights,
+    split_by_history,
+)
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
@@ -50,6 +60,29 @@ def _with_intervals(results: pd.DataFrame, model: str, intervals: ConformalInter
     )
 
 
+def _cross_fitted(
+    results: pd.DataFrame,
+    calibration: pd.DataFrame,
+    members: list[str],
+    weights: dict[str, float],
+    method: WeightMethod,
+) -> np.ndarray:
+    """The ensemble's backtest forecast: `weights` (learned on all calibration windows) on the hold-out,
+    and on each calibration window the weights learned on the other calibration windows, so that the
+    ensemble's calibration residuals, and so its conformal intervals, are out of sample as every family's
+    are. (Weights chosen on the very residuals they are scored by look better than they are, and the
+    intervals would come out too narrow.) With one calibration window there is nothing to cross-fit."""
+    forecast = combine(results, weights)
+    windows = sorted(calibration["window"].unique())
+    if len(windows) < 2:
+        return forecast
+    for window in windows:
+        others = learn_weights(calibration[calibration["window"] != window], members, method)
+        rows = (results["window"] == window).to_numpy()
+        forecast[rows] = combine(results[rows], others)
+    return forecast
+
+
 def _residuals(results: pd.DataFrame, model: str) -> pd.DataFrame:
     return pd.DataFrame({ID: results[ID], Y: results[Y], "residual": results[Y] - results[model]})
 
@@ -58,7 +91,7 @@ def train(
     frame: SeriesFrame,
     models: list[str],
     spec: BacktestSpec,
-    weight_method: WeightMethod = "inverse_error",
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
     fixed_weights: dict[str, float] | None = None,
     model_params: dict[str, dict[str, object]] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -88,7 +121,11 @@ def train(
     weights = fixed_weights or (
         learn_weights(calibration, members, weight_method) if len(members) > 1 else {members[0]: 1.0}
     )
-    results = results.assign(**{ENSEMBLE: combine(results, weights)})
+    learned = fixed_weights is None and len(members) > 1
+    ensemble_forecast = (
+        _cross_fitted(results, calibration, members, weights, weight_method) if learned else combine(results, weights)
+    )
+    results = results.assign(**{ENSEMBLE: ensemble_forecast})
     calibration = results.loc[calibration.index]
     holdout = results.loc[holdout.index]
     scored = list(dict.fromkeys([*members, ENSEMBLE, BASELINE]))

@@ -74,3 +74,14 @@ def test_rows_between_periods_are_refused() -> None:
 
     with pytest.raises(DataValidationError, match="fall between the MS periods"):
         prepare(data, freq="MS")
+
+
+def test_a_subset_of_every_series_is_the_frame_itself_and_a_smaller_one_a_copy() -> None:
+    data = pd.DataFrame(
+        {"unique_id": ["a", "a", "b"], "ds": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]), "y": 1.0}
+    )
+    frame = prepare(data, freq="D")
+
+    assert frame.subset(["a", "b", "c"]) is frame
+    smaller = frame.subset(["b"])
+    assert list(smaller.data["unique_id"]) == ["b"] and smaller is not frame

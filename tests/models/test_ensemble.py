@@ -26,14 +26,14 @@ def constructed_results(seed: int = 0) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("method", ["inverse_error", "nnls"])
+@pytest.mark.parametrize("method", ["scaled_error", "inverse_error", "nnls"])
 def test_weights_sum_to_one_and_favour_the_better_model(method: str) -> None:
     weights = learn_weights(constructed_results(), ["good", "poor", "biased"], method)  # type: ignore[arg-type]
 
     assert sum(weights.values()) == pytest.approx(1.0)
     assert all(w >= 0 for w in weights.values())
     assert weights["good"] > 0.7
-    assert weights["good"] > weights["poor"] > 0 or method == "nnls"
+    assert weights["good"] > weights["poor"] > 0 or method in {"nnls", "scaled_error"}
     assert weights["good"] > weights["biased"]
 
 
@@ -43,6 +43,65 @@ def test_inverse_error_weights_follow_the_squared_mae_ratio() -> None:
     weights = learn_weights(results, ["a", "b"], "inverse_error")
 
     assert weights == pytest.approx({"a": 0.8, "b": 0.2})
+
+
+def per_series_results(seed: int = 0) -> pd.DataFrame:
+    """A large series (level 1000) and a small one (level 1): `big` is exact on the large series and
+    poor on the small one, `small` the reverse; `weak` is poor everywhere."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    large = 1000 + rng.normal(0, 50, n)
+    little = 1 + rng.gamma(1.0, 1.0, n)
+    y = np.r_[large, little]
+    return pd.DataFrame(
+        {
+            "unique_id": ["large"] * n + ["small"] * n,
+            "y": y,
+            "big": np.r_[large + rng.normal(0, 5, n), little * 3],
+            "small": np.r_[large + rng.normal(0, 40, n), little + rng.normal(0, 0.05, n)],
+            "weak": y * 3,
+        }
+    )
+
+
+def test_scaled_error_drops_a_family_that_only_dilutes_the_better_ones() -> None:
+    results = constructed_results()
+    # `noisy` makes every error `good` makes and more of its own: blending it in can only add noise.
+    rng = np.random.default_rng(1)
+    results["noisy"] = results["good"] + rng.normal(0, 3.0, len(results))
+
+    weights = learn_weights(results, ["good", "noisy", "biased"], "scaled_error")
+    inverse = learn_weights(results, ["good", "noisy", "biased"], "inverse_error")
+
+    # 1/MAE² still gives the noisy family some weight, which makes the blend worse than `good` alone.
+    assert inverse["noisy"] > 0.01
+    assert weights == {"good": 1.0, "noisy": 0.0, "biased": 0.0}
+
+
+def test_scaled_error_counts_every_series_alike_whatever_its_size() -> None:
+    results = per_series_results()
+
+    scaled = learn_weights(results, ["big", "small", "weak"], "scaled_error")
+    raw = learn_weights(results, ["big", "small", "weak"], "inverse_error")
+
+    # By raw MAE the large series decides everything; scaled, `small` is far better on the small series
+    # and close on the large one, so it takes (nearly) all the weight; `weak` is dropped.
+    assert raw["big"] > 0.8
+    assert scaled["small"] > 0.9
+    assert scaled["weak"] == 0.0
+    assert sum(scaled.values()) == pytest.approx(1.0)
+
+
+def test_scaled_error_blends_families_whose_errors_cancel() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.gamma(5.0, 2.0, 1000)
+    noise = rng.normal(0, 1.0, 1000)
+    results = pd.DataFrame({"y": y, "high": y + 2 + noise, "low": y - 2 + noise})
+
+    weights = learn_weights(results, ["high", "low"], "scaled_error")
+
+    # Each alone is off by about 2; their average is off by only the noise.
+    assert weights == pytest.approx({"high": 0.5, "low": 0.5}, abs=0.05)
 
 
 def young_and_old(frame: SeriesFrame) -> SeriesFrame:

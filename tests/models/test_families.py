@@ -81,3 +81,20 @@ def test_gbm_uses_the_promotion_plan(small_frame: SeriesFrame) -> None:
 )
 def test_demand_patterns_follow_the_sbc_classification(series: np.ndarray, pattern: str) -> None:
     assert demand_pattern(series) == pattern
+
+
+def test_the_vectorised_seasonal_naive_equals_statsforecast(small_frame: SeriesFrame) -> None:
+    from statsforecast import StatsForecast
+    from statsforecast.models import SeasonalNaive
+
+    ours = model_factory("snaive")().fit(small_frame)._predict(10, None)
+    theirs = StatsForecast(models=[SeasonalNaive(season_length=7)], freq="D").forecast(
+        h=10, df=small_frame.data[["unique_id", "ds", "y"]], level=[80]
+    )
+    theirs["unique_id"] = theirs["unique_id"].astype(str)
+    merged = ours.merge(theirs, on=["unique_id", "ds"], how="outer", validate="one_to_one")
+
+    assert len(merged) == len(small_frame.ids) * 10
+    np.testing.assert_allclose(merged["p50"], merged["SeasonalNaive"], rtol=1e-9)
+    np.testing.assert_allclose(merged["p10"], merged["SeasonalNaive-lo-80"], rtol=1e-6)
+    np.testing.assert_allclose(merged["p90"], merged["SeasonalNaive-hi-80"], rtol=1e-6)

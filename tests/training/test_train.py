@@ -77,3 +77,32 @@ def test_reconciliation_effect_is_reported_per_level(frame: SeriesFrame) -> None
     assert mae[("bottom_up", "series")] == pytest.approx(mae[("base", "series")])
     assert mae[("mint_shrink", "series")] != pytest.approx(mae[("base", "series")])
     assert table["mae"].notna().all()
+
+
+def test_the_ensembles_calibration_residuals_are_cross_fitted_between_windows() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from salescast.training.train import _cross_fitted
+
+    # `p` is exact on window 0 and off by 5 on window 1; `q` the reverse. Window 2 is the hold-out.
+    window = np.repeat([0, 1, 2], 4)
+    y = np.full(12, 10.0)
+    results = pd.DataFrame(
+        {
+            "window": window,
+            "unique_id": "a",
+            "y": y,
+            "p": np.where(window == 1, 15.0, 10.0),
+            "q": np.where(window == 0, 15.0, 10.0),
+        }
+    )
+    calibration = results[results["window"] < 2]
+
+    forecast = _cross_fitted(results, calibration, ["p", "q"], {"p": 0.5, "q": 0.5}, "scaled_error")
+
+    # Window 0 gets the weights window 1 learned (all on q), window 1 those of window 0 (all on p): each
+    # calibration window is blended by weights that never saw it.
+    np.testing.assert_allclose(forecast[window == 0], 15.0)
+    np.testing.assert_allclose(forecast[window == 1], 15.0)
+    np.testing.assert_allclose(forecast[window == 2], 10.0)  # the hold-out: the weights given
