@@ -122,3 +122,19 @@ def load_frame(folder: Path) -> SeriesFrame:
     data[ID] = data[ID].astype(object)
     static = pd.read_parquet(folder / "static.parquet")
     return SeriesFrame(data, (folder / "freq.txt").read_text(), static)
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def fresh_database_url(kind: str, folder: Path, name: str) -> str:
+    """A new, empty store for a benchmark: a SQLite file in `folder`, or PostgreSQL database `name`
+    (dropped first if an earlier run left it)."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'bench.db'}"
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"

@@ -28,31 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import Engine, Subquery, case, func, insert, select, true
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sqlalchemy import Engine, Subquery, func, insert, select, true
+from sqlalchemy.orm import Session
+
+from bench.common import POSTGRES_ADMIN_URL, fresh_database_url
 from salescast.data.database import make_engine, migrate
 from salescast.data.schema import Category, ModelVersion, Product, SalesFact, Store, StoredForecast
 from salescast.serving import queries
 from salescast.serving.rankings import PERIOD_DAYS, store_rankings
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DB = "salescast_bench_queries"
 DATA_END = dt.date(2024, 3, 31)
 PRODUCTS, STORES, SALES_DAYS, FORECAST_DAYS = 2000, 5, 365, 91
 
 
 # -- the store ------------------------------------------------------------------------------------------
-
-
-def database_url(kind: str, folder: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
 
 
 def build_store(engine: Engine) -> tuple[int, dict[str, float]]:
@@ -178,7 +170,7 @@ def top_products_on_the_fly(
         series = _series(categories, store_id)
         f = StoredForecast
         sums = (
-            select(series.c.product_id, *_interval_columns())
+            select(series.c.product_id, *queries.interval_columns())
             .join(f, (f.product_id == series.c.product_id) & (f.store_id == series.c.store_id))
             .where(f.version_id == version_id, f.date >= start, f.date < end)
             .group_by(series.c.product_id)
@@ -211,17 +203,6 @@ def top_products_on_the_fly(
         )
     ranked.sort(key=lambda pair: pair[0])
     return {"products": [p for _, p in ranked[:limit]], "total": len(ranked)}
-
-
-def _interval_columns() -> list[ColumnElement[Any]]:
-    f = StoredForecast
-    return [
-        func.sum(f.p50).label("p50"),
-        func.sum((f.p50 - f.p10) * (f.p50 - f.p10)).label("low_squares"),
-        func.sum((f.p90 - f.p50) * (f.p90 - f.p50)).label("high_squares"),
-        func.min(f.p10).label("min_p10"),
-        func.max(case((f.method == "cold_start", 1), else_=0)).label("cold_start"),
-    ]
 
 
 def _series(categories: list[int] | None, store_id: int | None) -> Subquery:
@@ -322,7 +303,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="salescast-bench-queries-") as tmp:
         for kind in args.databases:
             print(f"building the {kind} store …", file=sys.stderr)
-            engine = make_engine(database_url(kind, Path(tmp)))
+            engine = make_engine(fresh_database_url(kind, Path(tmp), BENCH_DB))
             migrate(engine)
             version_id, timings = build_store(engine)
             stores.append((kind, timings))
@@ -330,7 +311,7 @@ def main() -> None:
             lines += [(period, kind, b, a) for period, b, a in measure(engine, version_id, args.calls)]
             engine.dispose()
             if kind == "postgresql":
-                with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     print(f"\ntop-products of Grocery (1,000 of 2,000 products, 5 stores), {args.calls} uncached calls each, ms\n")
     print("| period  | database   | before median | before p99 | after median | after p99 |")

@@ -35,11 +35,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import psycopg
 from sqlalchemy import insert, select
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import fresh_database_url
+
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DB = "salescast_bench_serve"
 CATEGORY = "Grocery"
 TOP = "/api/v1/forecast/top-products?time_period=month&category=Grocery&limit=10"
@@ -49,15 +50,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def database_url(kind: str, folder: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
 
 
 def prepare_store(url: str, folder: Path) -> str:
@@ -186,7 +178,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="salescast-bench-serve-") as tmp:
         folder = Path(tmp)
-        url = database_url(args.database, folder)
+        url = fresh_database_url(args.database, folder, BENCH_DB)
         print(f"preparing the store ({args.database}) ...", file=sys.stderr)
         secret = prepare_store(url, folder)
         auth = {"Authorization": f"Bearer {secret}"}

@@ -10,6 +10,7 @@ container would otherwise hold the rows until its next event).
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ _app.state.salescast = _state
 # Problem details are text too: without this, API Gateway would get them base64-encoded.
 _asgi = Mangum(_app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
 _refreshed = time.monotonic()
+gc.freeze()  # start-up objects live as long as the container (see app.py)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

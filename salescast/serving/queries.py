@@ -141,7 +141,8 @@ def _units(value: float) -> float:
     return round(float(value), 3)
 
 
-def _interval_columns() -> list[ColumnElement[Any]]:
+def interval_columns() -> list[ColumnElement[Any]]:
+    """Sums of stored forecasts from which `interval_of_sum` makes the interval of the sum."""
     f = StoredForecast
     return [
         func.sum(f.p50).label("p50"),
@@ -280,7 +281,7 @@ def product_forecast(
         if store_id is not None:
             where.append(f.store_id == store_id)
         daily = conn.execute(
-            select(f.date, *_interval_columns()).where(*where).group_by(f.date).order_by(f.date).limit(horizon)
+            select(f.date, *interval_columns()).where(*where).group_by(f.date).order_by(f.date).limit(horizon)
         ).all()
         if not daily:
             where_label = f" in store {store!r}" if store is not None else ""

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
+from salescast.config import Settings
+from salescast.data.database import make_engine, migrate
+from salescast.data.ingest import ingest_file
+from salescast.data.presets import resolve_spec
 from salescast.data.schema import Category, ModelVersion, Product, SalesFact, Store, StoredForecast
+from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
+from salescast.features.frame import SeriesFrame, load_series
 
 
 def add_version(engine: Engine, data_end: dt.date | None, name: str = "demand", number: int = 1) -> int:
@@ -132,3 +139,16 @@ def add_forecasts(
 
 def days_from(first: dt.date, count: int, step: int = 1) -> list[dt.date]:
     return [first + dt.timedelta(days=i * step) for i in range(count)]
+
+
+def generated_sales_frame(root: Path, config: SyntheticConfig) -> tuple[Path, SeriesFrame]:
+    """Generated sales written to `root/sales.csv` and framed through a scratch store, as the models
+    serving tests train on see them; the file is what each test's own store then ingests."""
+    sales_file = root / "sales.csv"
+    write_sales(generate_sales(config), sales_file)
+    engine = make_engine(f"sqlite:///{root / 'train.db'}")
+    migrate(engine)
+    ingest_file(engine, sales_file, resolve_spec(None), Settings(_env_file=None, home=root / "home"))
+    frame = load_series(engine)
+    engine.dispose()
+    return sales_file, frame

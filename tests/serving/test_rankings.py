@@ -19,12 +19,11 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 
 from salescast.config import Settings
-from salescast.data.database import make_engine, migrate
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import ALL_STORES, ForecastRanking, ModelVersion, SalesFact, StoredForecast
-from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
-from salescast.features.frame import DS, SeriesFrame, load_series
+from salescast.data.synthetic import SyntheticConfig
+from salescast.features.frame import DS, SeriesFrame
 from salescast.models.ensemble import EnsembleModel
 from salescast.models.statistical import StatisticalModel
 from salescast.pipeline import store_forecasts
@@ -32,6 +31,7 @@ from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import Candidate, ModelRegistry
 from salescast.serving import queries
 from salescast.serving.rankings import PERIOD_DAYS, ensure_rankings, store_rankings
+from tests.serving.catalog_fixtures import generated_sales_frame
 
 QUARTER = 91
 
@@ -49,13 +49,7 @@ class Trained:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """An ets ensemble trained once on the generated sales that each test's store holds."""
     root = tmp_path_factory.mktemp("rankings")
-    sales_file = root / "sales.csv"
-    write_sales(generate_sales(SyntheticConfig(stores=2, products=6, days=200, seed=3)), sales_file)
-    engine = make_engine(f"sqlite:///{root / 'train.db'}")
-    migrate(engine)
-    ingest_file(engine, sales_file, resolve_spec(None), Settings(_env_file=None, home=root / "home"))
-    frame = load_series(engine)
-    engine.dispose()
+    sales_file, frame = generated_sales_frame(root, SyntheticConfig(stores=2, products=6, days=200, seed=3))
     member = StatisticalModel(method="ets").fit(frame)
     model = EnsembleModel(members={"ets": member}, weights={"ets": 1.0}).fit(frame)
     return Trained(sales_file, frame, model)
