@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     cache_url: str = Field(default="", description="memory:// or redis://…; empty = redis_url or memory://")
     cache_ttl_seconds: int = Field(default=3600, gt=0, description="Lifetime of a cached response.")
     cache_max_entries: int = Field(default=10_000, gt=0, description="Entries of the in-process cache (LRU).")
+    cache_near_seconds: float = Field(
+        default=60.0, ge=0, description="With Redis: how long a replica keeps its own copy of a hot entry (0 = off)."
+    )
     rate_limit_url: str = Field(default="", description="memory:// or redis://…; empty = redis_url or memory://")
     rate_limit_per_second: float = Field(default=50.0, gt=0, description="Sustained requests per key per second.")
     rate_limit_burst: int = Field(default=100, gt=0, description="Requests a key may make at once (bucket size).")

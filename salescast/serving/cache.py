@@ -210,10 +210,17 @@ class ResponseCache:
         retry_after_seconds: float = 5.0,
         warn_every_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        near: MemoryCacheBackend | None = None,
+        near_seconds: float = 60.0,
     ) -> None:
         if default_ttl_seconds <= 0:
             raise ConfigurationError(f"cache_ttl_seconds must be > 0, got {default_ttl_seconds}")
         self.backend = backend
+        # A remote backend gets an in-process near cache in front: an entry's key carries its model
+        # version, so a copy held for `near_seconds` can only be stale by that much in its generated_at,
+        # never in its content; hot keys then cost no round trip.
+        self.near = near
+        self.near_seconds = near_seconds
         self.default_ttl_seconds = default_ttl_seconds
         self.breaker = CircuitBreaker(
             "cache",
@@ -237,10 +244,10 @@ class ResponseCache:
         if ttl <= 0:
             raise ConfigurationError(f"a cache TTL must be > 0 seconds, got {ttl}")
         flight = self._in_flight.get(key)
-        if flight is None and self._immediate:
+        if flight is None:
             # An in-process lookup never yields to the event loop, so no other caller can slip in between
             # it and starting a flight: a hit costs one lookup and no task.
-            cached = await self._backend_get(key)
+            cached = await self._local_get(key)
             if cached is not None:
                 self._hits.inc()
                 return cached, True
@@ -262,10 +269,23 @@ class ResponseCache:
     async def lookup(self, key: str) -> bytes | None:
         """The value under `key` if there is one (counted as a hit); a miss is not counted here, since
         the caller goes on to `get_or_compute`, which counts it."""
-        cached = await self._backend_get(key)
+        cached = await self._local_get(key)
+        if cached is None and not self._immediate:
+            cached = await self._backend_get(key)
+            if cached is not None:
+                await self._near_set(key, cached)
         if cached is not None:
             self._hits.inc()
         return cached
+
+    async def _local_get(self, key: str) -> bytes | None:
+        if self._immediate:
+            return await self._backend_get(key)
+        return await self.near.get(key) if self.near is not None else None
+
+    async def _near_set(self, key: str, value: bytes) -> None:
+        if self.near is not None:
+            await self.near.set(key, value, self.near_seconds)
 
     async def _fly(
         self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_seconds: float, lookup: bool
@@ -274,10 +294,12 @@ class ResponseCache:
             if lookup:
                 cached = await self._backend_get(key)
                 if cached is not None:
+                    await self._near_set(key, cached)
                     return cached, True
             CACHE_COMPUTES.inc()
             value = await compute()
             await self._backend_set(key, value, ttl_seconds)
+            await self._near_set(key, value)
             return value, False
         finally:
             # Leave before the result is handed out, so a call arriving afterwards looks up afresh rather
@@ -323,7 +345,10 @@ class ResponseCache:
         self.breaker.record_failure(operation, error)
 
     async def delete_prefix(self, prefix: str) -> int:
-        """Delete every entry whose key starts with `prefix` (admin); raises CacheUnavailableError."""
+        """Delete every entry whose key starts with `prefix` (admin; other replicas' near caches keep
+        theirs for up to near_seconds); raises CacheUnavailableError."""
+        if self.near is not None:
+            await self.near.delete_prefix(prefix)
         return await self.backend.delete_prefix(prefix)
 
     async def close(self) -> None:
@@ -361,10 +386,13 @@ def make_cache(settings: Settings) -> ResponseCache:
     url = settings.resolved_cache_url
     scheme = urlsplit(url).scheme
     backend: CacheBackend
+    near: MemoryCacheBackend | None = None
     if scheme == "memory":
         backend = MemoryCacheBackend(settings.cache_max_entries)
     elif scheme in ("redis", "rediss"):
         backend = RedisCacheBackend(url)
+        if settings.cache_near_seconds > 0:
+            near = MemoryCacheBackend(settings.cache_max_entries)
     elif scheme == "none":
         backend = NoCacheBackend()
     else:
@@ -374,4 +402,4 @@ def make_cache(settings: Settings) -> ResponseCache:
             f"{setting}: unsupported cache URL scheme {scheme!r}; "
             "use memory://, redis://host:port/db (rediss:// for TLS) or none://"
         )
-    return ResponseCache(backend, settings.cache_ttl_seconds)
+    return ResponseCache(backend, settings.cache_ttl_seconds, near=near, near_seconds=settings.cache_near_seconds)

@@ -381,3 +381,37 @@ def test_an_unknown_cache_scheme_names_the_setting_and_hides_the_url(
     with pytest.raises(ConfigurationError, match=f"^{setting}: unsupported cache URL scheme") as error:
         make_cache(Settings(home=tmp_path, cache_url=cache_url, redis_url=redis_url))
     assert "secret" not in str(error.value)
+
+
+async def test_a_redis_cache_keeps_hot_entries_near_for_a_while() -> None:
+    with throwaway_redis() as server:
+        near = MemoryCacheBackend(10)
+        cache = ResponseCache(RedisCacheBackend(server.url), default_ttl_seconds=60, near=near, near_seconds=0.3)
+        compute = Computation(b"ranked")
+        assert await cache.get_or_compute("k", compute) == (b"ranked", False)
+        assert server.client().get("salescast:cache:k") == b"ranked"  # shared with other replicas
+
+        server.stop()
+        assert await cache.get_or_compute("k", compute) == (b"ranked", True)
+        assert compute.calls == 1
+        await asyncio.sleep(0.4)
+        assert await cache.get_or_compute("k", compute) == (b"ranked", False)
+        assert compute.calls == 2  # the near copy expired and Redis is down: computed again
+        await cache.close()
+
+
+async def test_a_replica_fills_its_near_cache_from_redis() -> None:
+    with throwaway_redis() as server:
+        other = ResponseCache(RedisCacheBackend(server.url), default_ttl_seconds=60)
+        await other.get_or_compute("k", Computation(b"from another replica"))
+        cache = ResponseCache(
+            RedisCacheBackend(server.url), default_ttl_seconds=60, near=MemoryCacheBackend(10), near_seconds=60
+        )
+
+        first = await cache.lookup("k")
+        server.stop()
+        second = await cache.lookup("k")
+
+        assert first == second == b"from another replica"
+        await cache.close()
+        await other.close()

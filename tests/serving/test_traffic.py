@@ -118,6 +118,7 @@ def test_redis_stopped_mid_test_gives_no_5xx(api_factory: ApiFactory) -> None:
         during = [api.get(TOP, params={"limit": limit}) for limit in (4, 4, 5, 6)]
 
         assert [r.status_code for r in during] == [200, 200, 200, 200]
-        assert {r.headers["X-Cache"] for r in during} == {"miss"}
-        assert during[0].content.count(b'"rank"') == 4
+        # The hot entry is still this replica's near copy; the others are computed, uncached.
+        assert [r.headers["X-Cache"] for r in during] == ["hit", "hit", "miss", "miss"]
+        assert during[2].content.count(b'"rank"') == 5
         assert CACHE_ERRORS.labels("redis", "get")._value.get() > errors_before
