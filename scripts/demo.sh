@@ -20,5 +20,5 @@ salescast pipeline run --horizon 28 --windows 2     # the default pipeline (SALE
 # here is shown once; it can promote, roll back and run deployments over the API.
 export SALESCAST_OPEN_READ=true
 salescast keys create demo-admin --scope admin
-echo "try:  curl 'http://127.0.0.1:8000/api/v1/forecast/top-products?time_period=month&category=Grocery&limit=5'"
+echo "try:  curl 'http://127.0.0.1:${SALESCAST_SERVE_PORT:-8000}/api/v1/forecast/top-products?time_period=month&category=Grocery&limit=5'"
 exec salescast serve --host 127.0.0.1 --port "${SALESCAST_SERVE_PORT:-8000}"
