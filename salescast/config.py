@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     rate_limit_url: str = Field(default="", description="memory:// or redis://…; empty = redis_url or memory://")
     rate_limit_per_second: float = Field(default=50.0, gt=0, description="Sustained requests per key per second.")
     rate_limit_burst: int = Field(default=100, gt=0, description="Requests a key may make at once (bucket size).")
+    rate_limit_lease: int = Field(
+        default=10,
+        ge=0,
+        description="With Redis: tokens a replica takes at once and spends locally (at most a quarter of the burst; "
+        "0 = one round trip per request).",
+    )
     open_read: bool = Field(
         default=False, description="Serve read routes without an API key (demo only; never in production)."
     )

@@ -100,14 +100,18 @@ class MemoryRateLimiter:
         self._buckets.clear()
 
 
+_MAX_LEASES = 100_000
+
 # One atomic step of the token bucket. Redis's clock (TIME) rather than the caller's, so that replicas
 # with skewed clocks agree; the state (tokens, microsecond timestamp) is a hash that expires once the
 # bucket would be full again, since a missing bucket reads as a full one. Numbers travel as strings: Redis
-# truncates Lua numbers to integers, and '%.17g' / '%.0f' keep them exact.
+# truncates Lua numbers to integers, and '%.17g' / '%.0f' keep them exact. An allowed hit may also take up
+# to `lease` whole tokens more, which the caller spends locally (returned as the last value).
 _TOKEN_BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -124,39 +128,73 @@ end
 tokens = math.min(burst, tokens + elapsed * rate / 1000000)
 local allowed = 0
 local retry_after = 0
+local leased = 0
 if tokens >= cost then
   tokens = tokens - cost
   allowed = 1
+  leased = math.min(lease, math.floor(tokens))
+  tokens = tokens - leased
 else
   retry_after = (cost - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%.0f', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-return {allowed, string.format('%.17g', tokens), string.format('%.17g', retry_after)}
+return {allowed, string.format('%.17g', tokens), string.format('%.17g', retry_after), leased}
 """
 
 
 class RedisRateLimiter:
-    """Token buckets in Redis under `key_prefix`, shared by every replica; one Lua script per hit."""
+    """Token buckets in Redis under `key_prefix`, shared by every replica; one Lua script per hit.
+
+    With `lease` > 0 an allowed hit also takes up to that many tokens more (at most a quarter of the
+    burst) and spends them in this process for up to `lease_seconds`, so a busy key costs one round
+    trip per lease instead of per request. Tokens are taken from the shared bucket before they are
+    spent, so replicas together never exceed the limit; a lease that expires unused only makes the
+    limit a little stricter.
+    """
 
     name = "redis"
 
-    def __init__(self, url: str, key_prefix: str = "salescast:rl:") -> None:
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "salescast:rl:",
+        lease: int = 0,
+        lease_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.key_prefix = key_prefix
+        self.lease = lease
+        self.lease_seconds = lease_seconds
+        self._clock = clock
         self._redis: Redis = fast_failing_redis(url)
         # register_script sends EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
+        # key -> (tokens leased and not spent, when the lease ends, the shared bucket's tokens then)
+        self._leases: dict[str, tuple[int, float, float]] = {}
 
     async def hit(self, key: str, rate_per_second: float, burst: int, cost: int = 1) -> RateDecision:
         """Raises RateLimiterUnavailableError when Redis fails."""
         _check(rate_per_second, burst, cost)
+        now = self._clock()
+        held = self._leases.get(key)
+        if held is not None and held[0] >= cost and held[1] > now:
+            self._leases[key] = (held[0] - cost, held[1], held[2])
+            return _decision(True, held[0] - cost + held[2], 0.0)
+        lease = min(self.lease, burst // 4)
         try:
-            allowed, tokens, retry_after = await self._script(
-                keys=[self.key_prefix + key], args=[repr(float(rate_per_second)), burst, cost]
+            allowed, tokens, retry_after, leased = await self._script(
+                keys=[self.key_prefix + key], args=[repr(float(rate_per_second)), burst, cost, lease]
             )
         except REDIS_ERRORS as exc:
             raise RateLimiterUnavailableError(f"Redis rate limiter failed: {exc}") from exc
-        return _decision(allowed == 1, float(tokens), float(retry_after))
+        if int(leased) > 0:
+            self._leases[key] = (int(leased), now + self.lease_seconds, float(tokens))
+        else:
+            self._leases.pop(key, None)
+        if len(self._leases) > _MAX_LEASES:
+            self._leases.clear()  # keys come and go; a dropped lease only makes the limit stricter
+        return _decision(allowed == 1, float(tokens) + int(leased), float(retry_after))
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -228,7 +266,7 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
     if scheme == "memory":
         return MemoryRateLimiter()
     if scheme in ("redis", "rediss"):
-        return FallbackRateLimiter(RedisRateLimiter(url), MemoryRateLimiter())
+        return FallbackRateLimiter(RedisRateLimiter(url, lease=settings.rate_limit_lease), MemoryRateLimiter())
     # Name the setting the URL came from; the URL itself stays out: it may carry a Redis password.
     setting = "rate_limit_url" if settings.rate_limit_url else "redis_url"
     raise ConfigurationError(

@@ -249,3 +249,53 @@ def test_an_unknown_rate_limiter_scheme_names_the_setting_and_hides_the_url(
     with pytest.raises(ConfigurationError, match=f"^{setting}: unsupported rate-limiter URL scheme") as error:
         make_rate_limiter(Settings(home=tmp_path, rate_limit_url=rate_limit_url, redis_url=redis_url))
     assert "secret" not in str(error.value)
+
+
+def evalsha_calls(client: redis.Redis) -> int:
+    """Script runs Redis answered (the first EVALSHA of a fresh server fails with NOSCRIPT and is re-sent
+    as EVAL: that one is counted once)."""
+    stats = client.info("commandstats")
+    runs = 0
+    for command in ("cmdstat_evalsha", "cmdstat_eval"):
+        entry = stats.get(command, {})
+        runs += int(entry.get("calls", 0)) - int(entry.get("failed_calls", 0))
+    return runs
+
+
+async def test_a_lease_spends_tokens_locally_with_one_round_trip_per_lease() -> None:
+    with throwaway_redis() as server:
+        limiter = RedisRateLimiter(server.url, lease=4)
+        client = server.client()
+
+        decisions = [await limiter.hit("busy", 0.001, 20) for _ in range(21)]
+
+        assert [d.allowed for d in decisions] == [True] * 20 + [False]
+        assert [d.remaining for d in decisions[:6]] == [19, 18, 17, 16, 15, 14]
+        assert evalsha_calls(client) == 5  # 4 leases of 5 tokens, then the refusal
+        await limiter.close()
+
+
+async def test_replicas_with_leases_never_exceed_the_shared_burst() -> None:
+    with throwaway_redis() as server:
+        replicas = [RedisRateLimiter(server.url, lease=5), RedisRateLimiter(server.url, lease=5)]
+
+        allowed = [(await replicas[i % 2].hit("shared", 0.001, 20)).allowed for i in range(40)]
+
+        # Tokens are taken from the shared bucket before they are spent: never more than the burst.
+        assert sum(allowed) == 20
+        for limiter in replicas:
+            await limiter.close()
+
+
+async def test_an_unused_lease_expires() -> None:
+    with throwaway_redis() as server:
+        clock = FakeClock()
+        limiter = RedisRateLimiter(server.url, lease=4, lease_seconds=1.0, clock=clock)
+        client = server.client()
+        await limiter.hit("k", 0.001, 20)
+
+        clock.advance(1.5)
+        await limiter.hit("k", 0.001, 20)
+
+        assert evalsha_calls(client) == 2  # the second hit asked Redis again: its lease had ended
+        await limiter.close()
