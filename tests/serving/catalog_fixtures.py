@@ -14,7 +14,8 @@ from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import Category, ModelVersion, Product, SalesFact, Store, StoredForecast
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
-from salescast.features.frame import SeriesFrame, load_series
+from salescast.features.frame import DS, SeriesFrame, load_series
+from salescast.registry.versions import Candidate, ModelRegistry
 
 
 def add_version(engine: Engine, data_end: dt.date | None, name: str = "demand", number: int = 1) -> int:
@@ -152,3 +153,28 @@ def generated_sales_frame(root: Path, config: SyntheticConfig) -> tuple[Path, Se
     frame = load_series(engine)
     engine.dispose()
     return sales_file, frame
+
+
+def register_frame_model(
+    registry: ModelRegistry, folder: Path, frame: SeriesFrame, name: str, family: str, horizon: int
+) -> ModelVersion:
+    """A registered version of a one-family model trained on `frame`, its artifact the folder given."""
+    return registry.register(
+        Candidate(
+            name=name,
+            families=[family],
+            weights={family: 1.0},
+            params={},
+            features=list(frame.exog),
+            freq=frame.freq,
+            horizon=horizon,
+            data_fingerprint="0" * 64,
+            data_start=frame.data[DS].min().date(),
+            data_end=frame.data[DS].max().date(),
+            series=len(frame.ids),
+            package_version="test",
+            git_commit=None,
+            metrics={},
+        ),
+        folder,
+    )

@@ -21,9 +21,9 @@ from salescast.models.ensemble import EnsembleModel
 from salescast.models.gbm import LightGBMModel
 from salescast.models.statistical import StatisticalModel
 from salescast.registry.artifacts import LocalArtifactStore
-from salescast.registry.versions import Candidate, ModelRegistry
+from salescast.registry.versions import ModelRegistry
 from salescast.serving.models import LoadedModels, what_if
-from tests.serving.catalog_fixtures import generated_sales_frame
+from tests.serving.catalog_fixtures import generated_sales_frame, register_frame_model
 
 HORIZON = 14
 
@@ -64,25 +64,7 @@ class Served:
 
 
 def register(registry: ModelRegistry, folder: Path, family: str, frame: SeriesFrame) -> ModelVersion:
-    return registry.register(
-        Candidate(
-            name=f"demand-{family}",
-            families=[family],
-            weights={family: 1.0},
-            params={},
-            features=list(frame.exog),
-            freq=frame.freq,
-            horizon=HORIZON,
-            data_fingerprint="0" * 64,
-            data_start=frame.data[DS].min().date(),
-            data_end=frame.data[DS].max().date(),
-            series=len(frame.ids),
-            package_version="test",
-            git_commit=None,
-            metrics={},
-        ),
-        folder,
-    )
+    return register_frame_model(registry, folder, frame, f"demand-{family}", family, HORIZON)
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ from salescast.models.ensemble import EnsembleModel
 from salescast.models.statistical import StatisticalModel
 from salescast.pipeline import store_forecasts
 from salescast.registry.artifacts import LocalArtifactStore
-from salescast.registry.versions import Candidate, ModelRegistry
+from salescast.registry.versions import ModelRegistry
 from salescast.serving import queries
 from salescast.serving.rankings import PERIOD_DAYS, ensure_rankings, store_rankings
-from tests.serving.catalog_fixtures import generated_sales_frame
+from tests.serving.catalog_fixtures import generated_sales_frame, register_frame_model
 
 QUARTER = 91
 
@@ -64,25 +64,7 @@ def registry(engine: Engine, trained: Trained, tmp_path: Path) -> ModelRegistry:
 def register(registry: ModelRegistry, frame: SeriesFrame, folder: Path) -> ModelVersion:
     folder.mkdir()
     (folder / "README").write_text("the artifact is not read: these tests store forecasts from memory\n")
-    return registry.register(
-        Candidate(
-            name="demand",
-            families=["ets"],
-            weights={"ets": 1.0},
-            params={},
-            features=list(frame.exog),
-            freq=frame.freq,
-            horizon=14,
-            data_fingerprint="0" * 64,
-            data_start=frame.data[DS].min().date(),
-            data_end=frame.data[DS].max().date(),
-            series=len(frame.ids),
-            package_version="test",
-            git_commit=None,
-            metrics={},
-        ),
-        folder,
-    )
+    return register_frame_model(registry, folder, frame, "demand", "ets", 14)
 
 
 def stored_rankings(engine: Engine, version_id: int) -> dict[Key, tuple[Any, ...]]:
