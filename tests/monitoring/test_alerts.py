@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from salescast.monitoring.alerts import (
     alert_sink,
     sns_subject,
 )
+from tests.conftest import free_port
 from tests.registry.conftest import REGION, reset_moto, running_moto_server
 
 ALERT = Alert(
@@ -140,10 +140,7 @@ def test_webhook_honours_retry_after(receiver: Receiver) -> None:
 
 
 def test_webhook_retries_connection_errors_then_fails() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    sink = webhook(f"http://127.0.0.1:{closed_port}/hook", retries=2)
+    sink = webhook(f"http://127.0.0.1:{free_port()}/hook", retries=2)
 
     with pytest.raises(AlertDeliveryError, match="after 3 attempts: ConnectError"):
         sink.send(ALERT)

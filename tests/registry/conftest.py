@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from mypy_boto3_s3.client import S3Client
 
 from salescast.config import Settings
 from salescast.registry.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
+from tests.conftest import free_port
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 REGION = "us-east-1"
@@ -34,13 +34,6 @@ AWS_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _post(url: str) -> None:
     urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).close()
 
@@ -51,7 +44,7 @@ def running_moto_server() -> Iterator[str]:
 
     A plain context manager (not only a fixture) so that other test packages can start their own.
     """
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],

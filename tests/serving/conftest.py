@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from salescast.config import Settings
 from salescast.data.database import make_engine
 from salescast.serving.app import create_app
 from salescast.serving.auth import KeyStore
+from tests.conftest import free_port
 from tests.serving.served_store import (
     StoreTemplate,
     build_template,
@@ -66,6 +66,12 @@ class Api:
 ApiFactory = Callable[..., Api]
 
 
+def scope_keys(engine: Engine) -> dict[str, str]:
+    """One new API key per scope, by scope name."""
+    store = KeyStore(engine, cache_seconds=0)
+    return {scope: store.create(f"{scope}-key", [scope]).secret for scope in ("read", "predict", "admin")}
+
+
 def api_settings(template: StoreTemplate, url: str, home: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "home": home,
@@ -93,8 +99,7 @@ def api_factory(store_template: StoreTemplate, tmp_path: Path) -> Iterator[ApiFa
         url = copy_store(store_template, tmp_path)
         settings = api_settings(store_template, url, tmp_path / "home", **overrides)
         engine = make_engine(url)
-        store = KeyStore(engine, cache_seconds=0)
-        keys = {scope: store.create(f"{scope}-key", [scope]).secret for scope in ("read", "predict", "admin")}
+        keys = scope_keys(engine)
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()
         opened.append((client, engine, url))
@@ -132,12 +137,9 @@ def live_server(template: StoreTemplate, folder: Path, **overrides: Any) -> Iter
     url = copy_store(template, folder)
     settings = api_settings(template, url, folder / "home", **overrides)
     engine = make_engine(url)
-    store = KeyStore(engine, cache_seconds=0)
-    keys = {scope: store.create(f"{scope}-key", [scope]).secret for scope in ("read", "predict", "admin")}
+    keys = scope_keys(engine)
     app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -3,7 +3,6 @@ throwaway servers a test may kill and restart (never the shared one)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import uuid
@@ -11,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+
+from tests.conftest import free_port
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -26,18 +27,11 @@ def delete_prefix(url: str, prefix: str) -> None:
             client.delete(*keys)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ThrowawayRedis:
     """A redis-server of this test alone, on a free port, without persistence."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 

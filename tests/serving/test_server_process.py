@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ from sqlalchemy.orm import Session
 from salescast.data.database import make_engine
 from salescast.data.schema import PredictionLogEntry
 from salescast.serving.auth import KeyStore
+from tests.conftest import free_port
 from tests.serving.served_store import StoreTemplate, copy_store, database_name, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_sigterm_drains_requests_in_flight_and_flushes_the_prediction_log(
