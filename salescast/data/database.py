@@ -26,8 +26,9 @@ def backend_name(url: str) -> str:
         raise ConfigurationError(f"database_url {url!r} is not a valid SQLAlchemy URL") from exc
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`: `sqlite:///file.db` (folder created) or `postgresql+psycopg://…`."""
+def make_engine(url: str, *, create_folder: bool = True, **kwargs: Any) -> Engine:
+    """An engine for `url`: `sqlite:///file.db` (its folder created unless `create_folder` is False) or
+    `postgresql+psycopg://…`."""
     backend = backend_name(url)
     if backend not in SUPPORTED_BACKENDS:
         raise ConfigurationError(
@@ -35,7 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
     if backend == "sqlite":
         database = make_url(url).database
-        if database and database != ":memory:":
+        if create_folder and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

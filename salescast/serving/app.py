@@ -46,6 +46,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "intervals, what-if scenarios, the catalogue and the model registry. Errors are RFC 9457 problem "
         "details. Every forecast response names the model version that served it (body and X-Model-Version).",
         lifespan=lifespan,
+        # Prometheus metrics and JSON logs are the defaults; OpenTelemetry only when asked for.
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,

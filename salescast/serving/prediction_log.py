@@ -1,7 +1,9 @@
 """The prediction log: every served (or shadow-computed) forecast, written in batches off the request path.
 
-`PredictionLogWriter.log()` only appends to an in-memory buffer; one background thread writes the buffer
-in batches, one transaction each. When the database is down the rows wait and the write is retried with
+`PredictionLogWriter.log()` only appends to an in-memory buffer; one background thread takes the buffer
+in batches, one transaction each, and has them inserted in a child process (`prediction_log_process`,
+the default: the inserting then costs the requests no CPU) or in the thread itself (see log_inserters).
+When the database is down the rows wait and the write is retried with
 backoff; the buffer holds at most `max_pending` rows, and beyond that the oldest are dropped (and counted)
 so that an outage costs log rows, never memory or request latency.
 """
@@ -17,12 +19,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Engine, insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy import Engine
 
-from salescast.data.schema import PredictionLogEntry, as_utc
+from salescast.data.schema import as_utc
 from salescast.errors import ConfigurationError
 from salescast.monitoring.metrics import PREDICTIONS_DROPPED, PREDICTIONS_LOGGED, PREDICTIONS_PENDING
+from salescast.serving.log_inserters import BatchInserter, Inserter, InsertOutcome, ProcessInserter, shareable
 
 if TYPE_CHECKING:
     from salescast.config import Settings
@@ -98,10 +100,16 @@ class PredictionLogWriter:
         retry_seconds: float = 0.5,
         max_retry_seconds: float = 30.0,
         warn_every_seconds: float = 60.0,
+        separate_process: bool = False,
     ) -> None:
         if batch_size <= 0 or max_pending <= 0 or flush_seconds <= 0:
             raise ConfigurationError("prediction log: batch size, max pending and flush seconds must be > 0")
         self.engine = engine
+        self.separate_process = separate_process and shareable(engine)
+        if separate_process and not self.separate_process:
+            log.info("prediction log: an in-memory database cannot be shared; writing from a thread instead")
+        # Made by start(): a child process is not worth starting for a writer that never runs.
+        self._inserter: Inserter = BatchInserter(engine)
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending
@@ -155,6 +163,8 @@ class PredictionLogWriter:
             if self._closing:
                 raise ConfigurationError("the prediction log writer is closed")
             if self._thread is None:
+                if self.separate_process:
+                    self._inserter = ProcessInserter(self.engine)
                 self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
                 self._thread.start()
 
@@ -186,6 +196,10 @@ class PredictionLogWriter:
         if thread is not None:
             # A little grace beyond the deadline for a write that is under way when time is up.
             thread.join(max(0.5, deadline - time.monotonic()))
+        # A child process is stopped even while the thread waits on it: the thread's call then returns.
+        self._inserter.close(max(0.0, deadline - time.monotonic()))
+        if thread is not None and thread.is_alive():
+            thread.join(0.5)
         if thread is None or not thread.is_alive():
             with self._wake:
                 self._abandon_pending()
@@ -238,52 +252,23 @@ class PredictionLogWriter:
                 while len(self._in_flight) < self.batch_size and self._pending:
                     self._in_flight.append(self._pending.popleft())
                 batch = [record for _, record in self._in_flight]
-            ok = self._write(batch)
+            outcome = self._inserter.insert(batch)
+            ok = outcome.error is None
             with self._wake:
+                self._settle_prefix(outcome)
                 if ok:
-                    self._settle_written()
                     retry_delay = 0.0
                     next_write = time.monotonic() + self.flush_seconds
                 else:
+                    self._failures += 1
+                    self._last_error = outcome.error or ""
                     self._put_back()
                     retry_delay = min(self.max_retry_seconds, max(self.retry_seconds, retry_delay * 2))
                     next_write = time.monotonic() + retry_delay
                 self._wake.notify_all()
+            for refusal in outcome.refusals:
+                log.warning("prediction log: dropped a row the database refused: %s", refusal)
             self._warn_if_due(ok)
-
-    def _write(self, batch: list[PredictionRecord]) -> bool:
-        """Insert a batch in one transaction; rows the database refuses on their own are dropped singly."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(PredictionLogEntry), [record.row() for record in batch])
-            return True
-        except Exception as exc:  # the writer thread must outlive any failure
-            if not _rows_at_fault(exc):
-                with self._wake:
-                    self._failures += 1
-                    self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                return False
-        return self._write_singly(batch)
-
-    def _write_singly(self, batch: list[PredictionRecord]) -> bool:
-        # A bad row (a value too long, params that are not JSON) must not block every row behind it.
-        bad = 0
-        for index, record in enumerate(batch):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(PredictionLogEntry), [record.row()])
-            except Exception as exc:
-                if not _rows_at_fault(exc):
-                    with self._wake:
-                        # Keep what was written; the rest goes back for a retry.
-                        self._settle_prefix(index, bad)
-                        self._failures += 1
-                    return False
-                bad += 1
-                log.warning("prediction log: dropped a row the database refused: %s", str(exc).splitlines()[0])
-        with self._wake:
-            self._settle_prefix(len(batch), bad)
-        return True
 
     # -- bookkeeping, under self._wake ------------------------------------------------------------------
 
@@ -295,27 +280,18 @@ class PredictionLogWriter:
             return self._pending[0][0]
         return self._next_seq
 
-    def _settle_written(self) -> None:
-        count = len(self._in_flight)
-        if not count:  # _write_singly settled them already
-            return
-        self._in_flight.clear()
-        self._written += count
-        self._batches += 1
-        PREDICTIONS_LOGGED.inc(count)
-        PREDICTIONS_PENDING.dec(count)
-
-    def _settle_prefix(self, count: int, bad: int) -> None:
-        """The first `count` in-flight rows are done: `bad` of them dropped, the rest written."""
-        del self._in_flight[:count]
-        written = count - bad
+    def _settle_prefix(self, outcome: InsertOutcome) -> None:
+        """The first `outcome.settled` in-flight rows are done: `outcome.refused` of them dropped, the rest
+        written."""
+        del self._in_flight[: outcome.settled]
+        written = outcome.settled - outcome.refused
         self._written += written
-        self._batches += written
+        self._batches += outcome.transactions
         if written:
             PREDICTIONS_LOGGED.inc(written)
             PREDICTIONS_PENDING.dec(written)
-        if bad:
-            self._drop(bad)
+        if outcome.refused:
+            self._drop(outcome.refused)
 
     def _put_back(self) -> None:
         self._pending.extendleft(reversed(self._in_flight))
@@ -359,14 +335,6 @@ class PredictionLogWriter:
             )
 
 
-def _rows_at_fault(exc: Exception) -> bool:
-    """Whether the rows themselves were refused (retrying cannot help) rather than the database failing."""
-    if isinstance(exc, (DataError, IntegrityError)):
-        return True
-    # A StatementError that is no DBAPIError failed before reaching the database: e.g. params not JSON.
-    return isinstance(exc, (StatementError, TypeError, ValueError)) and not isinstance(exc, DBAPIError)
-
-
 def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWriter:
     """A writer with the configured batch size, flush interval and buffer bound (not started)."""
     return PredictionLogWriter(
@@ -374,4 +342,5 @@ def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWrit
         batch_size=settings.prediction_log_batch,
         flush_seconds=settings.prediction_log_flush_seconds,
         max_pending=settings.prediction_log_max_pending,
+        separate_process=settings.prediction_log_process,
     )

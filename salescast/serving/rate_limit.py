@@ -8,6 +8,7 @@ the limits).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -102,6 +103,17 @@ class MemoryRateLimiter:
 
 _MAX_LEASES = 100_000
 
+
+@dataclass
+class _Lease:
+    """Tokens taken from a shared bucket and not spent yet, until when they may be spent, and what the
+    shared bucket held when they were taken."""
+
+    tokens: int
+    until: float
+    shared: float
+
+
 # One atomic step of the token bucket. Redis's clock (TIME) rather than the caller's, so that replicas
 # with skewed clocks agree; the state (tokens, microsecond timestamp) is a hash that expires once the
 # bucket would be full again, since a missing bucket reads as a full one. Numbers travel as strings: Redis
@@ -148,9 +160,10 @@ class RedisRateLimiter:
 
     With `lease` > 0 an allowed hit also takes up to that many tokens more (at most a quarter of the
     burst) and spends them in this process for up to `lease_seconds`, so a busy key costs one round
-    trip per lease instead of per request. Tokens are taken from the shared bucket before they are
-    spent, so replicas together never exceed the limit; a lease that expires unused only makes the
-    limit a little stricter.
+    trip per lease instead of per request; a key has one round trip under way at a time, and hits that
+    find its lease spent meanwhile wait for the tokens it brings. Tokens are taken from the shared bucket
+    before they are spent, so replicas together never exceed the limit; a lease that expires unused only
+    makes the limit a little stricter.
     """
 
     name = "redis"
@@ -170,31 +183,53 @@ class RedisRateLimiter:
         self._redis: Redis = fast_failing_redis(url)
         # register_script sends EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
-        # key -> (tokens leased and not spent, when the lease ends, the shared bucket's tokens then)
-        self._leases: dict[str, tuple[int, float, float]] = {}
+        self._leases: dict[str, _Lease] = {}
+        # key -> the round trip under way for it, which hits finding no leased token wait for
+        self._round_trips: dict[str, asyncio.Future[None]] = {}
 
     async def hit(self, key: str, rate_per_second: float, burst: int, cost: int = 1) -> RateDecision:
         """Raises RateLimiterUnavailableError when Redis fails."""
         _check(rate_per_second, burst, cost)
-        now = self._clock()
-        held = self._leases.get(key)
-        if held is not None and held[0] >= cost and held[1] > now:
-            self._leases[key] = (held[0] - cost, held[1], held[2])
-            return _decision(True, held[0] - cost + held[2], 0.0)
         lease = min(self.lease, burst // 4)
+        while lease:
+            held = self._leases.get(key)
+            if held is not None and held.tokens >= cost and held.until > self._clock():
+                held.tokens -= cost
+                return _decision(True, held.tokens + held.shared, 0.0)
+            under_way = self._round_trips.get(key)
+            if under_way is None:
+                break
+            # One round trip per key at a time: a burst of hits that find the lease spent waits for the
+            # lease the first one brings rather than each asking Redis (and each lease replacing the last).
+            await asyncio.shield(under_way)
+        done = asyncio.get_running_loop().create_future()
+        if lease:
+            self._round_trips[key] = done
         try:
             allowed, tokens, retry_after, leased = await self._script(
                 keys=[self.key_prefix + key], args=[repr(float(rate_per_second)), burst, cost, lease]
             )
         except REDIS_ERRORS as exc:
             raise RateLimiterUnavailableError(f"Redis rate limiter failed: {exc}") from exc
+        finally:
+            if self._round_trips.get(key) is done:
+                del self._round_trips[key]
+            done.set_result(None)
         if int(leased) > 0:
-            self._leases[key] = (int(leased), now + self.lease_seconds, float(tokens))
-        else:
-            self._leases.pop(key, None)
+            self._add_lease(key, int(leased), float(tokens))
+        return _decision(allowed == 1, float(tokens) + self._leased(key), float(retry_after))
+
+    def _add_lease(self, key: str, tokens: int, shared: float) -> None:
+        now = self._clock()
+        held = self._leases.get(key)
+        left = held.tokens if held is not None and held.until > now else 0
+        self._leases[key] = _Lease(left + tokens, now + self.lease_seconds, shared)
         if len(self._leases) > _MAX_LEASES:
             self._leases.clear()  # keys come and go; a dropped lease only makes the limit stricter
-        return _decision(allowed == 1, float(tokens) + int(leased), float(retry_after))
+
+    def _leased(self, key: str) -> int:
+        held = self._leases.get(key)
+        return held.tokens if held is not None and held.until > self._clock() else 0
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -86,6 +86,9 @@ def api_settings(template: StoreTemplate, url: str, home: Path, **overrides: Any
         "log_format": "text",
         "access_log": False,
         "prediction_log_flush_seconds": 0.05,
+        # A writer process per app would add a process start to each of these tests; the process mode
+        # has tests of its own (test_prediction_log, the logging test of test_api, test_server_process).
+        "prediction_log_process": False,
         **overrides,
     }
     return Settings(**values)

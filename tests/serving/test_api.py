@@ -4,13 +4,16 @@ rate limits, problem details, readiness and metrics."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from salescast.config import Settings
 from salescast.data.schema import PredictionLogEntry
 from salescast.serving import queries
+from salescast.serving.app import create_app
 from salescast.serving.auth import KeyStore
 from tests.serving.conftest import Api, ApiFactory
 from tests.serving.served_store import database_name, drop_database
@@ -181,12 +184,17 @@ def test_what_if_is_computed_live_by_the_production_model(api: Api) -> None:
     assert "X-Cache" not in response.headers
 
 
-def test_served_forecasts_are_logged_in_batches_off_the_request_path(api: Api) -> None:
+@pytest.mark.parametrize("separate_process", [False, True], ids=["thread", "process"])
+def test_served_forecasts_are_logged_in_batches_off_the_request_path(
+    api_factory: ApiFactory, separate_process: bool
+) -> None:
+    api = api_factory(prediction_log_process=separate_process)
     for limit in (3, 4, 3):
         assert api.get(TOP, params={"limit": limit}).status_code == 200
     api.get(TOP, params={"category": "Nowhere"})
 
-    assert api.state.predictions.flush(timeout=5.0)
+    assert api.state.predictions.flush(timeout=30.0)
+    assert api.state.predictions.separate_process is separate_process
     with Session(api.engine) as session:
         rows = session.scalars(select(PredictionLogEntry).order_by(PredictionLogEntry.id)).all()
     assert [(r.route, r.status_code, r.model_version, r.variant, r.served) for r in rows] == [
@@ -309,3 +317,11 @@ def test_a_miss_is_authorized_and_rate_limited_once(api_factory: ApiFactory) -> 
 
     # Three misses use three tokens (the fast path's check is handed on to the route, not repeated).
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_fastapi_native_opentelemetry_follows_the_setting(tmp_path: Path, enabled: bool) -> None:
+    app = create_app(Settings(home=tmp_path / "home", opentelemetry=enabled))
+
+    # Off, FastAPI does not look for a configured OpenTelemetry provider on every request.
+    assert {app._telemetry[signal] for signal in ("tracing", "metrics", "logs")} == {enabled}

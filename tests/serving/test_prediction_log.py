@@ -4,6 +4,8 @@ and variant_stats, which rollouts read from the log."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import threading
 import time
 import uuid
@@ -17,12 +19,13 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from salescast.config import Settings
 from salescast.data.database import make_engine, migrate
 from salescast.data.schema import PredictionLogEntry
 from salescast.monitoring.live_stats import VariantStats, variant_stats
+from salescast.serving.log_inserters import ProcessInserter
 from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -60,18 +63,28 @@ def eventually(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
         time.sleep(0.01)
 
 
+@pytest.fixture(params=[False, True], ids=["thread", "process"])
+def separate_process(request: pytest.FixtureRequest) -> bool:
+    """Whether the writer inserts from a child process (serve's default) or from its own thread."""
+    return bool(request.param)
+
+
 def request_ids(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return sorted(conn.scalars(select(PredictionLogEntry.request_id)))
 
 
-def test_records_logged_from_many_threads_are_all_written_in_few_batches(engine: Engine) -> None:
+def test_records_logged_from_many_threads_are_all_written_in_few_batches(
+    engine: Engine, separate_process: bool
+) -> None:
     commits: list[int] = []
 
     def count_commit(_conn: Any) -> None:
         commits.append(1)
 
-    writer = PredictionLogWriter(engine, batch_size=100, flush_seconds=60, max_pending=10_000)
+    writer = PredictionLogWriter(
+        engine, batch_size=100, flush_seconds=60, max_pending=10_000, separate_process=separate_process
+    )
     writer.start()
     event.listen(engine, "commit", count_commit)
     try:
@@ -93,8 +106,9 @@ def test_records_logged_from_many_threads_are_all_written_in_few_batches(engine:
     stats = writer.stats()
     assert flushed
     assert (stats.logged, stats.written, stats.dropped, stats.pending) == (1234, 1234, 0, 0)
-    # Only full batches of 100 are written until flush() writes the remaining 34: 13 transactions.
-    assert stats.batches == 13 and len(commits) == 13
+    # Only full batches of 100 are written until flush() writes the remaining 34: 13 transactions, which
+    # the child process commits on an engine of its own when there is one.
+    assert stats.batches == 13 and len(commits) == (0 if separate_process else 13)
     assert request_ids(engine) == [f"r-{n:04d}" for n in range(1234)]
     with Session(engine) as session:
         row = session.scalars(select(PredictionLogEntry).where(PredictionLogEntry.request_id == "r-0777")).one()
@@ -111,12 +125,14 @@ def test_records_logged_from_many_threads_are_all_written_in_few_batches(engine:
     )
 
 
-def test_close_writes_what_is_pending_and_later_records_are_dropped(engine: Engine) -> None:
+def test_close_writes_what_is_pending_and_later_records_are_dropped(engine: Engine, separate_process: bool) -> None:
     pending_before, logged_before = (
         metric("salescast_prediction_log_pending"),
         metric("salescast_prediction_log_written_total"),
     )
-    writer = PredictionLogWriter(engine, batch_size=1000, flush_seconds=60, max_pending=10_000)
+    writer = PredictionLogWriter(
+        engine, batch_size=1000, flush_seconds=60, max_pending=10_000, separate_process=separate_process
+    )
     writer.start()
     for n in range(10):
         writer.log(record(n))
@@ -139,14 +155,62 @@ def test_records_wait_for_the_flush_interval_when_no_batch_fills(engine: Engine)
     assert request_ids(engine) == ["r-0001"]
 
 
-def test_a_row_the_database_refuses_is_dropped_alone(engine: Engine) -> None:
-    with PredictionLogWriter(engine, batch_size=10, flush_seconds=60, max_pending=100) as writer:
+@pytest.mark.parametrize(
+    "bad_params",
+    [{"not json": object()}, {"cannot even be pickled": threading.Lock()}],
+    ids=["not-json", "not-picklable"],
+)
+def test_a_row_the_database_refuses_is_dropped_alone(
+    engine: Engine, separate_process: bool, bad_params: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with PredictionLogWriter(
+        engine, batch_size=10, flush_seconds=60, max_pending=100, separate_process=separate_process
+    ) as writer:
         for n in range(10):
-            writer.log(record(n, params={"not json": object()}) if n == 4 else record(n))
+            writer.log(record(n, params=bad_params) if n == 4 else record(n))
         assert writer.flush(timeout=30)
 
     assert request_ids(engine) == [f"r-{n:04d}" for n in range(10) if n != 4]
-    assert (writer.stats().written, writer.stats().dropped) == (9, 1)
+    assert (writer.stats().written, writer.stats().dropped, writer.stats().failures) == (9, 1, 0)
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "not JSON serializable" in refusals[0]
+
+
+def test_a_writer_process_that_dies_is_replaced_and_its_batch_written_again(engine: Engine) -> None:
+    with PredictionLogWriter(
+        engine, batch_size=10, flush_seconds=60, max_pending=1000, separate_process=True
+    ) as writer:
+        for n in range(10):
+            writer.log(record(n))
+        assert writer.flush(timeout=30)
+        inserter = writer._inserter
+        assert isinstance(inserter, ProcessInserter)
+        first_child = inserter.pid
+        assert first_child is not None and first_child != os.getpid()
+
+        os.kill(first_child, signal.SIGKILL)  # as the OOM killer would
+        for n in range(10, 30):
+            writer.log(record(n))
+        flushed = writer.flush(timeout=60)
+        second_child = inserter.pid
+
+    assert flushed
+    assert second_child is not None and second_child != first_child
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(30)]
+    assert (writer.stats().written, writer.stats().dropped) == (30, 0)
+
+
+def test_an_in_memory_database_is_written_from_the_thread(tmp_path: Path) -> None:
+    memory = make_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    migrate(memory)
+
+    writer = PredictionLogWriter(memory, batch_size=10, flush_seconds=60, max_pending=100, separate_process=True)
+    with writer:
+        writer.log(record(1))
+        assert writer.flush(timeout=30)
+
+    assert not writer.separate_process
+    assert request_ids(memory) == ["r-0001"]
 
 
 def test_make_prediction_log_takes_its_sizes_from_the_settings(engine: Engine) -> None:
@@ -201,7 +265,7 @@ def _rename(source: Path, target: Path) -> None:
     source.rename(target)
 
 
-def fast_retrying_writer(engine: Engine, max_pending: int) -> PredictionLogWriter:
+def fast_retrying_writer(engine: Engine, max_pending: int, separate_process: bool) -> PredictionLogWriter:
     return PredictionLogWriter(
         engine,
         batch_size=10,
@@ -210,13 +274,14 @@ def fast_retrying_writer(engine: Engine, max_pending: int) -> PredictionLogWrite
         retry_seconds=0.02,
         max_retry_seconds=0.1,
         warn_every_seconds=3600,
+        separate_process=separate_process,
     )
 
 
 def test_records_logged_while_the_database_is_down_are_written_after_it_returns(
-    outage: Outage, caplog: pytest.LogCaptureFixture
+    outage: Outage, separate_process: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with fast_retrying_writer(outage.engine, max_pending=1000) as writer:
+    with fast_retrying_writer(outage.engine, 1000, separate_process) as writer:
         outage.down()
         for n in range(50):
             writer.log(record(n))  # neither raises nor waits for the database
@@ -233,9 +298,9 @@ def test_records_logged_while_the_database_is_down_are_written_after_it_returns(
     assert (writer.stats().written, writer.stats().dropped) == (50, 0)
 
 
-def test_beyond_max_pending_the_oldest_records_are_dropped_and_counted(outage: Outage) -> None:
+def test_beyond_max_pending_the_oldest_records_are_dropped_and_counted(outage: Outage, separate_process: bool) -> None:
     dropped_before = metric("salescast_prediction_log_dropped_total")
-    with fast_retrying_writer(outage.engine, max_pending=100) as writer:
+    with fast_retrying_writer(outage.engine, 100, separate_process) as writer:
         outage.down()
         for n in range(250):
             writer.log(record(n))
@@ -254,10 +319,10 @@ def test_beyond_max_pending_the_oldest_records_are_dropped_and_counted(outage: O
     assert request_ids(outage.engine) == [f"r-{n:04d}" for n in range(150, 250)]
 
 
-def test_close_gives_up_on_a_database_that_stays_down(outage: Outage) -> None:
+def test_close_gives_up_on_a_database_that_stays_down(outage: Outage, separate_process: bool) -> None:
     dropped_before = metric("salescast_prediction_log_dropped_total")
     pending_before = metric("salescast_prediction_log_pending")
-    writer = fast_retrying_writer(outage.engine, max_pending=100)
+    writer = fast_retrying_writer(outage.engine, 100, separate_process)
     writer.start()
     outage.down()
     for n in range(5):

@@ -275,6 +275,24 @@ async def test_a_lease_spends_tokens_locally_with_one_round_trip_per_lease() -> 
         await limiter.close()
 
 
+async def test_concurrent_hits_on_a_spent_lease_share_one_round_trip() -> None:
+    with throwaway_redis() as server:
+        limiter = RedisRateLimiter(server.url, lease=10)
+        client = server.client()
+
+        decisions = await asyncio.gather(*(limiter.hit("burst", 0.001, 100) for _ in range(30)))
+
+        assert all(d.allowed for d in decisions)
+        # One round trip at a time, each taking its caller's token and a lease of 10 that the waiting hits
+        # spend: 3 round trips for 30 hits (one per hit before), 33 tokens out of the shared bucket of
+        # which 3 are still leased, none lost to a lease replacing another.
+        assert evalsha_calls(client) == 3
+        shared = float(client.hget("salescast:rl:burst", "tokens") or 0)
+        assert 66.9 < shared < 67.1
+        assert min(d.remaining for d in decisions) == 70  # 67 shared + the 3 still leased
+        await limiter.close()
+
+
 async def test_replicas_with_leases_never_exceed_the_shared_burst() -> None:
     with throwaway_redis() as server:
         replicas = [RedisRateLimiter(server.url, lease=5), RedisRateLimiter(server.url, lease=5)]
