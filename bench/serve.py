@@ -1,10 +1,10 @@
 """Serving throughput and latency with wrk on 127.0.0.1 (Debian: `apt-get install wrk`).
 
-    .venv/bin/python bench/serve.py                          # 1 and 2 workers, SQLite store
-    .venv/bin/python bench/serve.py --database postgres --seconds 10 --workers 1
+    .venv/bin/python bench/serve.py                          # 1 and 2 workers, uvicorn and granian, SQLite
+    .venv/bin/python bench/serve.py --database postgres --seconds 10 --workers 1 --servers granian
 
-Rows, each measured in the same run:
-  (a) a bare FastAPI route returning the same JSON bytes as (b): the ceiling;
+Rows, each measured in the same run and under each HTTP server:
+  (a) a bare FastAPI route returning the same JSON bytes as (b), under the same server: the ceiling;
   (b) cached top-products, in-process cache (auth, rate limit, routing, prediction log all on);
   (c) the same with the Redis cache and the Redis rate limiter;
   (d) uncached top-products of a 1,000-product category (cache_url none://: every request queries).
@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--servers", nargs="+", choices=["uvicorn", "granian"], default=["uvicorn", "granian"])
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -195,44 +196,44 @@ def main() -> None:
         }
         body = httpx_body(base_env, folder, auth)
         (folder / "body.json").write_bytes(body)
-        rows: list[tuple[str, int, dict[str, float]]] = []
-        for workers in args.workers:
-            port = free_port()
-            bare = bare_command(folder, port, workers)
-            with server(bare, {**base_env, "PYTHONPATH": str(ROOT)}, port, "/bare", {}):
-                result = wrk(f"http://127.0.0.1:{port}/bare", args.seconds, args.connections, {})
-                rows.append(("(a) bare route, same body", workers, result))
-            variants = [
-                ("(b) cached, in-process", {"SALESCAST_CACHE_URL": "memory://", "SALESCAST_RATE_LIMIT_URL": "memory://"}),
-                ("(c) cached, Redis", {"SALESCAST_CACHE_URL": args.redis, "SALESCAST_RATE_LIMIT_URL": args.redis}),
-                ("(d) uncached, 1,000-product category", {"SALESCAST_CACHE_URL": "none://", "SALESCAST_RATE_LIMIT_URL": "memory://"}),
-            ]  # fmt: skip
-            for label, extra in variants:
+        rows: list[tuple[str, str, int, dict[str, float]]] = []
+        for server_name in args.servers:
+            for workers in args.workers:
                 port = free_port()
-                command = [
-                    sys.executable,
-                    "-m",
-                    "salescast.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
+                bare = bare_command(folder, port, workers, server_name)
+                with server(bare, {**base_env, "PYTHONPATH": str(ROOT)}, port, "/bare", {}):
+                    result = wrk(f"http://127.0.0.1:{port}/bare", args.seconds, args.connections, {})
+                    rows.append(("(a) bare route, same body", server_name, workers, result))
+                variants = [
+                    ("(b) cached, in-process", "memory://", "memory://"),
+                    ("(c) cached, Redis", args.redis, args.redis),
+                    ("(d) uncached, 1,000-product category", "none://", "memory://"),
                 ]
-                env = {**base_env, **extra}
-                with server(command, env, port, TOP, auth):
-                    rows.append(
-                        (label, workers, wrk(f"http://127.0.0.1:{port}{TOP}", args.seconds, args.connections, auth))
-                    )
+                for label, cache_url, limiter_url in variants:
+                    extra = {"SALESCAST_CACHE_URL": cache_url, "SALESCAST_RATE_LIMIT_URL": limiter_url}
+                    port = free_port()
+                    command = [
+                        sys.executable, "-m", "salescast.cli", "serve", "--port", str(port),
+                        "--workers", str(workers), "--server", server_name,
+                    ]  # fmt: skip
+                    url_top = f"http://127.0.0.1:{port}{TOP}"
+                    with server(command, {**base_env, **extra}, port, TOP, auth):
+                        rows.append((label, server_name, workers, wrk(url_top, args.seconds, args.connections, auth)))
         print_table(rows, args)
 
 
-def bare_command(folder: Path, port: int, workers: int) -> list[str]:
-    # uvicorn's --factory takes no arguments: a module-level factory in the temp folder names the body.
+def bare_command(folder: Path, port: int, workers: int, server_name: str) -> list[str]:
+    # A factory takes no arguments: a module-level factory in the temp folder names the body.
     (folder / "bare_app.py").write_text(
         "from bench.serve_bare import create_app as make\n"
         f"def create_app():\n    return make({str(folder / 'body.json')!r})\n"
     )
+    if server_name == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--loop", "uvloop",
+            "--working-dir", str(folder), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--log-level", "warning", "bare_app:create_app",
+        ]  # fmt: skip
     return [
         sys.executable, "-m", "uvicorn", "--factory", "bare_app:create_app", "--app-dir", str(folder),
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log",
@@ -248,17 +249,18 @@ def httpx_body(env: dict[str, str], folder: Path, auth: dict[str, str]) -> bytes
         return httpx.get(f"http://127.0.0.1:{port}{TOP}", headers=auth, timeout=10).content
 
 
-def print_table(rows: list[tuple[str, int, dict[str, float]]], args: argparse.Namespace) -> None:
+def print_table(rows: list[tuple[str, str, int, dict[str, float]]], args: argparse.Namespace) -> None:
     print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.database} store, {os.cpu_count()} cores, "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    print("| row | workers | req/s | p50 ms | p99 ms | non-2xx | vs (a) |")
-    print("|---|---|---|---|---|---|---|")
-    ceilings = {w: r["rps"] for label, w, r in rows if label.startswith("(a)")}
-    for label, workers, result in rows:
-        ratio = result["rps"] / ceilings[workers] if ceilings.get(workers) else float("nan")
+    print("| row | server | workers | req/s | p50 ms | p99 ms | non-2xx | vs (a) |")
+    print("|---|---|---|---|---|---|---|---|")
+    ceilings = {(name, w): r["rps"] for label, name, w, r in rows if label.startswith("(a)")}
+    for label, server_name, workers, result in rows:
+        ceiling = ceilings.get((server_name, workers))
+        ratio = result["rps"] / ceiling if ceiling else float("nan")
         print(
-            f"| {label} | {workers} | {result['rps']:,.0f} | {result['p50']:.2f} | {result['p99']:.2f} "
-            f"| {result['errors']:.0f} | {ratio:.0%} |"
+            f"| {label} | {server_name} | {workers} | {result['rps']:,.0f} | {result['p50']:.2f} "
+            f"| {result['p99']:.2f} | {result['errors']:.0f} | {ratio:.0%} |"
         )
 
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salescast.config import NegativeSalesPolicy, Settings, get_settings
+from salescast.config import NegativeSalesPolicy, ServerName, Settings, get_settings
 from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
 from salescast.errors import SalescastError, StorageError
 
@@ -868,13 +868,16 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: serve_port)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: serve_workers)")] = None,
     drain_seconds: Annotated[int, typer.Option(min=0, help="How long shutdown waits for requests in flight")] = 30,
+    server: Annotated[
+        ServerName | None, typer.Option(help="HTTP server: uvicorn or granian (default: serve_server)")
+    ] = None,
 ) -> None:
-    """Serve the forecast API (uvicorn). SIGTERM or Ctrl-C stops accepting, drains requests in flight,
-    flushes the prediction log, then exits."""
+    """Serve the forecast API (uvicorn or granian). SIGTERM or Ctrl-C stops accepting, drains requests in
+    flight, flushes the prediction log, then exits."""
     import os
     import tempfile
 
-    import uvicorn
+    from salescast.serving.server import run_server
 
     settings = get_settings()
     host, port, workers = host or settings.serve_host, port or settings.serve_port, workers or settings.serve_workers
@@ -886,20 +889,12 @@ def serve(
         os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     console.print(
-        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s)"
+        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s), "
+        f"{server or settings.serve_server}"
     )
     if settings.open_read:
         console.print("[yellow]open read mode[/]: GET routes answer without an API key (demo setting)")
-    uvicorn.run(
-        "salescast.serving.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=drain_seconds,
-    )
+    run_server(server or settings.serve_server, host, port, workers, drain_seconds)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 NegativeSalesPolicy = Literal["keep", "clip", "reject"]
+ServerName = Literal["uvicorn", "granian"]
 
 # The default pipeline: the model families `salescast train`, `backtest`, `pipeline run`, the worker and
 # the demo train when none are named. LightGBM alone: on 10,000 daily series it trains and backtests in
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     serve_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     serve_port: int = Field(default=8000, gt=0, lt=65536, description="Port the API listens on.")
     serve_workers: int = Field(default=1, gt=0, description="Server worker processes.")
+    serve_server: ServerName = Field(
+        default="uvicorn", description="HTTP server: uvicorn (httptools + uvloop) or granian (Rust; faster)."
+    )
     stored_forecast_days: int = Field(
         default=91, gt=0, description="Days of forecasts stored per promoted version (a quarter, for serving)."
     )

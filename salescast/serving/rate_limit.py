@@ -102,6 +102,10 @@ class MemoryRateLimiter:
 
 
 _MAX_LEASES = 100_000
+# How long a lease should last at the rate its key was last spent at; and the shortest time a lease is
+# taken to have lasted, so that a lease spent at once does not read as an infinite rate.
+LEASE_TARGET_SECONDS = 0.05
+_MIN_LEASE_SECONDS = 0.01
 
 
 @dataclass
@@ -112,6 +116,8 @@ class _Lease:
     tokens: int
     until: float
     shared: float
+    granted: int  # tokens held right after the lease came (what was left of the last one included)
+    at: float  # when it came
 
 
 # One atomic step of the token bucket. Redis's clock (TIME) rather than the caller's, so that replicas
@@ -161,7 +167,8 @@ class RedisRateLimiter:
     With `lease` > 0 an allowed hit also takes up to that many tokens more (at most a quarter of the
     burst) and spends them in this process for up to `lease_seconds`, so a busy key costs one round
     trip per lease instead of per request; a key has one round trip under way at a time, and hits that
-    find its lease spent meanwhile wait for the tokens it brings. Tokens are taken from the shared bucket
+    find its lease spent meanwhile wait for the tokens it brings. A key spent faster than its lease lasts
+    gets bigger leases, up to the quarter of the burst. Tokens are taken from the shared bucket
     before they are spent, so replicas together never exceed the limit; a lease that expires unused only
     makes the limit a little stricter.
     """
@@ -190,8 +197,8 @@ class RedisRateLimiter:
     async def hit(self, key: str, rate_per_second: float, burst: int, cost: int = 1) -> RateDecision:
         """Raises RateLimiterUnavailableError when Redis fails."""
         _check(rate_per_second, burst, cost)
-        lease = min(self.lease, burst // 4)
-        while lease:
+        leasing = min(self.lease, burst // 4) > 0
+        while leasing:
             held = self._leases.get(key)
             if held is not None and held.tokens >= cost and held.until > self._clock():
                 held.tokens -= cost
@@ -202,8 +209,9 @@ class RedisRateLimiter:
             # One round trip per key at a time: a burst of hits that find the lease spent waits for the
             # lease the first one brings rather than each asking Redis (and each lease replacing the last).
             await asyncio.shield(under_way)
+        lease = self._lease_size(key, burst)
         done = asyncio.get_running_loop().create_future()
-        if lease:
+        if leasing:
             self._round_trips[key] = done
         try:
             allowed, tokens, retry_after, leased = await self._script(
@@ -219,11 +227,23 @@ class RedisRateLimiter:
             self._add_lease(key, int(leased), float(tokens))
         return _decision(allowed == 1, float(tokens) + self._leased(key), float(retry_after))
 
+    def _lease_size(self, key: str, burst: int) -> int:
+        """`lease` tokens, or more for a key whose last lease went faster than LEASE_TARGET_SECONDS (up to
+        a quarter of the burst): a busy key then costs a round trip every so often, whatever its rate."""
+        cap = burst // 4
+        size = min(self.lease, cap)
+        held = self._leases.get(key)
+        if size == 0 or held is None:
+            return size
+        spent = held.granted - held.tokens
+        rate = spent / max(self._clock() - held.at, _MIN_LEASE_SECONDS)
+        return min(cap, max(size, math.ceil(rate * LEASE_TARGET_SECONDS)))
+
     def _add_lease(self, key: str, tokens: int, shared: float) -> None:
         now = self._clock()
         held = self._leases.get(key)
         left = held.tokens if held is not None and held.until > now else 0
-        self._leases[key] = _Lease(left + tokens, now + self.lease_seconds, shared)
+        self._leases[key] = _Lease(left + tokens, now + self.lease_seconds, shared, left + tokens, now)
         if len(self._leases) > _MAX_LEASES:
             self._leases.clear()  # keys come and go; a dropped lease only makes the limit stricter
 

@@ -283,13 +283,29 @@ async def test_concurrent_hits_on_a_spent_lease_share_one_round_trip() -> None:
         decisions = await asyncio.gather(*(limiter.hit("burst", 0.001, 100) for _ in range(30)))
 
         assert all(d.allowed for d in decisions)
-        # One round trip at a time, each taking its caller's token and a lease of 10 that the waiting hits
-        # spend: 3 round trips for 30 hits (one per hit before), 33 tokens out of the shared bucket of
-        # which 3 are still leased, none lost to a lease replacing another.
-        assert evalsha_calls(client) == 3
+        # One round trip at a time: the first takes its caller's token and a lease of 10 that ten waiting
+        # hits spend at once; that speed earns the next lease the most a key may lease (a quarter of the
+        # burst, 25), enough for the 18 left. Every token is either spent, still leased or still shared:
+        # no lease replaced another (before, each of the 30 hits asked Redis on its own).
+        assert evalsha_calls(client) == 2
         shared = float(client.hget("salescast:rl:burst", "tokens") or 0)
-        assert 66.9 < shared < 67.1
-        assert min(d.remaining for d in decisions) == 70  # 67 shared + the 3 still leased
+        assert 62.9 < shared < 63.1  # 100 - (1 + 10) - (1 + 25)
+        assert limiter._leased("burst") == 7  # 35 leased, 28 spent from the lease
+        assert min(d.remaining for d in decisions) == 70  # 63 shared + the 7 still leased
+        await limiter.close()
+
+
+async def test_a_key_spent_slowly_keeps_the_configured_lease() -> None:
+    with throwaway_redis() as server:
+        clock = FakeClock()
+        limiter = RedisRateLimiter(server.url, lease=4, lease_seconds=10.0, clock=clock)
+        client = server.client()
+
+        for _ in range(15):  # 20 hits a second: a lease of 4 lasts 0.2 s, longer than the target
+            await limiter.hit("slow", 1000.0, 100)
+            clock.advance(0.05)
+
+        assert evalsha_calls(client) == 3  # 5 tokens a round trip (the caller's and 4 leased)
         await limiter.close()
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,10 +23,12 @@ from tests.conftest import free_port
 from tests.serving.served_store import StoreTemplate, copy_store, database_name, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
+SHUTDOWN_MESSAGE = {"uvicorn": "Application shutdown complete", "granian": "Granian shutdown completed"}
 
 
+@pytest.mark.parametrize("server_name", ["uvicorn", "granian"])
 def test_sigterm_drains_requests_in_flight_and_flushes_the_prediction_log(
-    store_template: StoreTemplate, tmp_path: Path
+    store_template: StoreTemplate, tmp_path: Path, server_name: str
 ) -> None:
     url = copy_store(store_template, tmp_path)
     engine = make_engine(url)
@@ -40,7 +43,18 @@ def test_sigterm_drains_requests_in_flight_and_flushes_the_prediction_log(
         "SALESCAST_LOG_FORMAT": "text",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "salescast.cli", "serve", "--port", str(port), "--drain-seconds", "60"],
+        [
+            sys.executable,
+            "-m",
+            "salescast.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--drain-seconds",
+            "60",
+            "--server",
+            server_name,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -85,7 +99,7 @@ def test_sigterm_drains_requests_in_flight_and_flushes_the_prediction_log(
     assert max(done for _, done in results) > stopped_at, "no request was in flight at SIGTERM"
     # uvicorn re-raises the signal once it has shut down cleanly, as a process killed by it would end.
     assert exit_code in (0, -signal.SIGTERM), output[-3000:]
-    assert "Application shutdown complete" in output
+    assert SHUTDOWN_MESSAGE[server_name] in output
     with Session(engine) as session:
         logged = session.scalar(select(func.count()).select_from(PredictionLogEntry))
     assert logged == len(products)
