@@ -22,7 +22,9 @@ from salescast.serving.app import create_app
 from salescast.serving.encoding import PROBLEM_JSON
 from salescast.serving.state import build_state
 
-_settings = get_settings()
+# One request at a time, and the log is flushed before each returns: inserting costs the invocation the
+# same wherever it runs, and a child process would double the container's memory.
+_settings = get_settings().model_copy(update={"prediction_log_process": False})
 _app = create_app(_settings)
 _state = build_state(_settings)
 _app.state.salescast = _state

@@ -103,3 +103,4 @@ def test_the_handler_answers_rest_and_http_api_events(lambda_module: tuple[Modul
     assert json.loads(refused["body"])["title"] == "Unauthorized"
     # The prediction log was written before each invocation returned: a frozen container holds nothing.
     assert module._state.predictions.stats().pending == 0
+    assert not module._state.predictions.separate_process  # a thread: no second process per container
