@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 WRITER_NICENESS = 5
 # How long the writer waits for an answer before checking that the child is still alive.
 _POLL_SECONDS = 1.0
+# Records pickled and sent at a time (see _send_in_chunks); and the two messages that are no chunk.
+CHUNK_RECORDS = 50
+_STOP = b""
+_ABORT = b"abort"
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,6 @@ class ProcessInserter:
         self._process, self._conn = process, ours
 
     def insert(self, batch: list[PredictionRecord]) -> InsertOutcome:
-        try:
-            payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            # A value that cannot travel (params holding an object of the caller's): the rows are at fault,
-            # and the in-process inserter finds and drops them as it would any row the database refuses.
-            return BatchInserter(self.engine).insert(batch)
         with self._busy:
             if self._closed:
                 return InsertOutcome(settled=0, error="the prediction-log process was stopped")
@@ -159,7 +157,11 @@ class ProcessInserter:
             process, conn = self._process, self._conn
             assert process is not None and conn is not None
             try:
-                conn.send_bytes(payload)
+                if not _send_in_chunks(conn, batch):
+                    # A value that cannot travel (params holding an object of the caller's): the rows are
+                    # at fault, and the in-process inserter drops them as it would any row the database
+                    # refuses.
+                    return BatchInserter(self.engine).insert(batch)
                 while not conn.poll(_POLL_SECONDS):
                     if not process.is_alive():
                         raise EOFError
@@ -192,7 +194,7 @@ class ProcessInserter:
         process, conn = self._process, self._conn
         if conn is not None:
             with contextlib.suppress(OSError):
-                conn.send_bytes(b"")  # after a batch under way: the child answers that first
+                conn.send_bytes(_STOP)  # after a batch under way: the child answers that first
         if process is not None:
             process.join(max(0.0, timeout))
             if process.is_alive():
@@ -206,8 +208,8 @@ class ProcessInserter:
 
 
 def _serve(url: URL, poolclass: type[Pool] | None, niceness: int, conn: Connection) -> None:
-    """The child: insert each batch received, answer with its outcome; stop on an empty message or a
-    closed pipe."""
+    """The child: insert each batch received (in chunks), answer with its outcome; stop on an empty
+    message or a closed pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(niceness)
@@ -219,13 +221,40 @@ def _serve(url: URL, poolclass: type[Pool] | None, niceness: int, conn: Connecti
     engine = make_engine(url.render_as_string(hide_password=False), create_folder=False, **kwargs)
     inserter = BatchInserter(engine)
     try:
+        batch: list[PredictionRecord] = []
         while True:
             try:
                 payload = conn.recv_bytes()
             except EOFError:  # the server went away
                 return
-            if not payload:
+            if payload == _STOP:
                 return
-            conn.send_bytes(pickle.dumps(inserter.insert(pickle.loads(payload)), protocol=pickle.HIGHEST_PROTOCOL))
+            if payload == _ABORT:
+                batch = []
+                continue
+            last, records = pickle.loads(payload)
+            batch.extend(records)
+            if last:
+                conn.send_bytes(pickle.dumps(inserter.insert(batch), protocol=pickle.HIGHEST_PROTOCOL))
+                batch = []
     finally:
         engine.dispose()
+
+
+def _send_in_chunks(conn: Connection, batch: list[PredictionRecord]) -> bool:
+    """Send `batch` as pickled chunks, the last one marked; False (and the child told to forget the
+    chunks sent) when a record cannot be pickled.
+
+    One pickle of a whole batch holds the GIL for a millisecond or more, and every request in flight
+    waits that long: chunks of CHUNK_RECORDS each end in a write, which lets the event loop in.
+    """
+    for start in range(0, len(batch), CHUNK_RECORDS):
+        chunk = batch[start : start + CHUNK_RECORDS]
+        try:
+            payload = pickle.dumps((start + CHUNK_RECORDS >= len(batch), chunk), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            if start:
+                conn.send_bytes(_ABORT)
+            return False
+        conn.send_bytes(payload)
+    return True

@@ -25,7 +25,7 @@ from salescast.config import Settings
 from salescast.data.database import make_engine, migrate
 from salescast.data.schema import PredictionLogEntry
 from salescast.monitoring.live_stats import VariantStats, variant_stats
-from salescast.serving.log_inserters import ProcessInserter
+from salescast.serving.log_inserters import CHUNK_RECORDS, ProcessInserter
 from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -198,6 +198,23 @@ def test_a_writer_process_that_dies_is_replaced_and_its_batch_written_again(engi
     assert second_child is not None and second_child != first_child
     assert request_ids(engine) == [f"r-{n:04d}" for n in range(30)]
     assert (writer.stats().written, writer.stats().dropped) == (30, 0)
+
+
+def test_a_record_that_cannot_travel_in_a_later_chunk_drops_alone(engine: Engine) -> None:
+    # The batch goes to the child in chunks of CHUNK_RECORDS; the bad record sits in the third, after two
+    # were sent: the child forgets those, and the batch is inserted in this process, the bad row dropped.
+    bad = 2 * CHUNK_RECORDS + 5
+    writer = PredictionLogWriter(engine, batch_size=150, flush_seconds=60, max_pending=1000, separate_process=True)
+    with writer:
+        for n in range(150):
+            writer.log(record(n, params={"lock": threading.Lock()}) if n == bad else record(n))
+        assert writer.flush(timeout=60)
+        for n in range(150, 160):  # the child still takes the next batch, with nothing left over
+            writer.log(record(n))
+        assert writer.flush(timeout=60)
+
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(160) if n != bad]
+    assert (writer.stats().written, writer.stats().dropped, writer.stats().failures) == (159, 1, 0)
 
 
 def test_an_in_memory_database_is_written_from_the_thread(tmp_path: Path) -> None:
