@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -26,6 +26,13 @@ def backend_name(url: str) -> str:
         raise ConfigurationError(f"database_url {url!r} is not a valid SQLAlchemy URL") from exc
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file a SQLite URL names; None for an in-memory SQLite or another backend."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
 def make_engine(url: str, *, create_folder: bool = True, **kwargs: Any) -> Engine:
     """An engine for `url`: `sqlite:///file.db` (its folder created unless `create_folder` is False) or
     `postgresql+psycopg://…`."""
@@ -35,8 +42,8 @@ def make_engine(url: str, *, create_folder: bool = True, **kwargs: Any) -> Engin
             f"database_url scheme {backend!r} is not supported; use sqlite:/// or postgresql+psycopg://"
         )
     if backend == "sqlite":
-        database = make_url(url).database
-        if create_folder and database and database != ":memory:":
+        database = sqlite_file(make_url(url))
+        if create_folder and database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

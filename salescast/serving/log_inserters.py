@@ -26,6 +26,7 @@ from sqlalchemy import URL, Engine, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.pool import Pool
 
+from salescast.data.database import make_engine, sqlite_file
 from salescast.data.schema import PredictionLogEntry
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def _describe(exc: BaseException) -> str:
 
 def shareable(engine: Engine) -> bool:
     """Whether another process can open the database `engine` points at (not an in-memory SQLite)."""
-    return engine.url.get_backend_name() != "sqlite" or engine.url.database not in (None, "", ":memory:")
+    return engine.url.get_backend_name() != "sqlite" or sqlite_file(engine.url) is not None
 
 
 class ProcessInserter:
@@ -213,8 +214,6 @@ def _serve(url: URL, poolclass: type[Pool] | None, niceness: int, conn: Connecti
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(niceness)
-    from salescast.data.database import make_engine
-
     kwargs = {"poolclass": poolclass} if poolclass is not None else {}
     # The server has opened this database already; a folder that is missing now was moved or unmounted,
     # and must not be replaced by an empty one.

@@ -210,9 +210,9 @@ class RedisRateLimiter:
             # lease the first one brings rather than each asking Redis (and each lease replacing the last).
             await asyncio.shield(under_way)
         lease = self._lease_size(key, burst)
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] | None = None
         if leasing:
-            self._round_trips[key] = done
+            done = self._round_trips[key] = asyncio.get_running_loop().create_future()
         try:
             allowed, tokens, retry_after, leased = await self._script(
                 keys=[self.key_prefix + key], args=[repr(float(rate_per_second)), burst, cost, lease]
@@ -220,9 +220,9 @@ class RedisRateLimiter:
         except REDIS_ERRORS as exc:
             raise RateLimiterUnavailableError(f"Redis rate limiter failed: {exc}") from exc
         finally:
-            if self._round_trips.get(key) is done:
+            if done is not None:
                 del self._round_trips[key]
-            done.set_result(None)
+                done.set_result(None)
         if int(leased) > 0:
             self._add_lease(key, int(leased), float(tokens))
         return _decision(allowed == 1, float(tokens) + self._leased(key), float(retry_after))
