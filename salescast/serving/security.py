@@ -51,7 +51,8 @@ async def authorize(
         AUTH_FAILURES.labels("missing").inc()
         raise AuthenticationError("this route needs an API key: send Authorization: Bearer <key> or X-API-Key")
     require(principal, scope)
-    who = f"key:{principal.key_id}" if principal.key_id is not None else f"client:{client_id or client_host}"
+    client = client_id or client_host or "unknown"  # no address: a Unix socket, some Lambda events
+    who = f"key:{principal.key_id}" if principal.key_id is not None else f"client:{client}"
     settings = state.settings
     await enforce(state.limiter, who, settings.rate_limit_per_second, settings.rate_limit_burst)
     return Caller(scope, principal.key_id, principal.name, principal.prefix, who)
