@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 import signal
 import threading
 import time
@@ -23,9 +24,9 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from salescast.config import Settings
 from salescast.data.database import make_engine, migrate
-from salescast.data.schema import PredictionLogEntry
+from salescast.data.schema import PredictionLogEntry, as_utc
 from salescast.monitoring.live_stats import VariantStats, variant_stats
-from salescast.serving.log_inserters import CHUNK_RECORDS, ProcessInserter
+from salescast.serving.log_inserters import CHUNK_RECORDS, COLUMNS, ProcessInserter, _send_in_chunks
 from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -174,6 +175,80 @@ def test_a_row_the_database_refuses_is_dropped_alone(
     assert (writer.stats().written, writer.stats().dropped, writer.stats().failures) == (9, 1, 0)
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refusals) == 1 and "not JSON serializable" in refusals[0]
+
+
+def test_a_value_the_database_cannot_store_drops_its_row_alone(engine: Engine, separate_process: bool) -> None:
+    # Beyond a 64-bit integer: SQLite's driver cannot bind it, PostgreSQL refuses it in the batch's COPY.
+    with PredictionLogWriter(
+        engine, batch_size=20, flush_seconds=60, max_pending=100, separate_process=separate_process
+    ) as writer:
+        for n in range(20):
+            writer.log(record(n, key_id=2**63) if n == 7 else record(n))
+        assert writer.flush(timeout=30)
+
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(20) if n != 7]
+    assert (writer.stats().written, writer.stats().dropped, writer.stats().failures) == (19, 1, 0)
+
+
+def test_stored_rows_read_back_as_the_records_were_logged(engine: Engine) -> None:
+    naive_utc = dt.datetime(2025, 3, 1, 12, 0, 0)  # no microseconds, no zone: taken as UTC
+    in_paris = dt.datetime(2025, 3, 1, 14, 30, 0, 250, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    records = [
+        record(1, at=naive_utc, result={"p50": [1.5, 2.0]}, served=False, variant="shadow"),
+        record(2, at=in_paris, params={"plan": [{"price": 9.5}]}, key_id=None, model_version=None),
+        record(3, params={"store": "S1", "product": "A"}),
+        record(4, params={"store": "S1", "product": "A"}),  # the same params: encoded once, stored twice
+    ]
+    with PredictionLogWriter(engine, batch_size=10, flush_seconds=60, max_pending=100) as writer:
+        for one in records:
+            writer.log(one)
+        assert writer.flush(timeout=30)
+
+    with Session(engine) as session:
+        rows = session.scalars(select(PredictionLogEntry).order_by(PredictionLogEntry.request_id)).all()
+    stored = [
+        (as_utc(row.at), row.key_id, row.model_version, row.variant, row.served, row.params, row.result) for row in rows
+    ]
+    assert stored == [
+        (naive_utc.replace(tzinfo=dt.UTC), 3, 2, "shadow", False, {"i": 1, "product": "A"}, {"p50": [1.5, 2.0]}),
+        (
+            dt.datetime(2025, 3, 1, 13, 30, 0, 250, tzinfo=dt.UTC),
+            None,
+            None,
+            "production",
+            True,
+            {"plan": [{"price": 9.5}]},
+            None,
+        ),
+        (T0 + dt.timedelta(seconds=3), 3, 2, "production", True, {"store": "S1", "product": "A"}, None),
+        (T0 + dt.timedelta(seconds=4), 3, 2, "production", True, {"store": "S1", "product": "A"}, None),
+    ]
+    # A time's text on SQLite is what SQLAlchemy itself writes (microseconds always), so that comparing
+    # times in queries holds: "12:00:00" would sort before "12:00:00.000000".
+    with Session(engine) as session:
+        since = select(PredictionLogEntry.request_id).where(PredictionLogEntry.at >= naive_utc.replace(tzinfo=dt.UTC))
+        assert sorted(session.scalars(since)) == ["r-0001", "r-0002", "r-0003", "r-0004"]
+
+
+def test_record_fields_are_the_inserted_columns_in_order() -> None:
+    # The inserter knows a record's values by position (it receives plain tuples).
+    assert PredictionRecord._fields == COLUMNS
+
+
+def test_records_travel_to_the_writer_process_as_plain_tuples() -> None:
+    sent: list[bytes] = []
+
+    class Recorder:
+        def send_bytes(self, payload: bytes) -> None:
+            sent.append(payload)
+
+    assert _send_in_chunks(Recorder(), [record(n) for n in range(CHUNK_RECORDS + 1)])  # type: ignore[arg-type]
+
+    assert len(sent) == 2
+    # Unpickling them imports nothing of salescast's in the writer process, which never loads the server.
+    assert all(b"salescast" not in payload for payload in sent)
+    last, chunk = pickle.loads(sent[1])
+    assert last is True and type(chunk[0]) is tuple and chunk[0] == tuple(record(CHUNK_RECORDS))
 
 
 def test_a_writer_process_that_dies_is_replaced_and_its_batch_written_again(engine: Engine) -> None:
