@@ -25,12 +25,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salescast.errors import SalescastError
 from salescast.serving.cache import cache_key
-from salescast.serving.encoding import json_response
-from salescast.serving.middleware import FAST_ROUTE_TEMPLATE
+from salescast.serving.encoding import JSON
+from salescast.serving.middleware import FAST_ROUTE_TEMPLATE, MEMO_ENTRIES
 from salescast.serving.problems import problem_for
 from salescast.serving.security import CALLER_SCOPE_KEY, authorize
 from salescast.serving.serve_forecast import ROUTING_SCOPE_KEY, Routing, log_prediction, version_headers
 
+JSON_BYTES = JSON.encode()
+Params = dict[str, str | None]
 _HEADERS = {b"authorization": "authorization", b"x-api-key": "api_key", b"x-client-id": "client_id"}
 
 
@@ -62,6 +64,31 @@ class CachedAnswers:
     def __init__(self, app: ASGIApp, routes: Mapping[str, FastRoute]) -> None:
         self.app = app
         self.routes = routes
+        # A busy route sees the same few query strings over and over: parsing one and building its
+        # cache key was a sixth of a cached answer's Python time. Both depend on nothing else (the key
+        # on the model version too), so each is worked out once. The parameters are shared: read-only.
+        self._params: dict[tuple[str, bytes], Params | None] = {}
+        self._keys: dict[tuple[str, bytes, str, int], str] = {}
+
+    def _known_params(self, route: FastRoute, query: bytes) -> Params | None:
+        memo = (route.name, query)
+        try:
+            return self._params[memo]
+        except KeyError:
+            if len(self._params) >= MEMO_ENTRIES:  # a client sending endless new queries: start again
+                self._params.clear()
+            params = self._params[memo] = _params(query, route.defaults)
+            return params
+
+    def _cache_key(self, route: FastRoute, query: bytes, params: Params, model: str, version: int) -> str:
+        memo = (route.name, query, model, version)
+        try:
+            return self._keys[memo]
+        except KeyError:
+            if len(self._keys) >= MEMO_ENTRIES:
+                self._keys.clear()
+            key = self._keys[memo] = cache_key(route.name, params, model, version)
+            return key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
@@ -90,15 +117,22 @@ class CachedAnswers:
             return
         scope[CALLER_SCOPE_KEY] = caller
         plan = state.plans.current()
-        params = _params(scope["query_string"], route.defaults)
+        query = scope["query_string"]
+        params = self._known_params(route, query)
         if plan is None or plan.shadow_version is not None or params is None:
             await self.app(scope, receive, send)
             return
         served, variant = plan.route(caller.sticky_key)
         scope[ROUTING_SCOPE_KEY] = Routing(plan, served, variant)
-        body = await state.cache.lookup(cache_key(route.name, params, plan.model, served.version))
+        body = await state.cache.lookup(self._cache_key(route, query, params, plan.model, served.version))
         if body is None:
             await self.app(scope, receive, send)
             return
         log_prediction(state, caller, plan, served, variant, route.name, params, 200, started, served_to_caller=True)
-        await json_response(body, headers=version_headers(plan, served, variant, True))(scope, receive, send)
+        # Sent as two ASGI messages: a Response object (header normalisation included) cost a tenth of
+        # the answer.
+        headers = [(b"content-type", JSON_BYTES), (b"content-length", str(len(body)).encode())]
+        versions = version_headers(plan, served, variant, True)
+        headers += [(name.lower().encode(), value.encode()) for name, value in versions.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

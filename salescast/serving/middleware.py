@@ -22,6 +22,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID = b"x-request-id"
 MODEL_VERSION = b"x-model-version"
 FAST_ROUTE_TEMPLATE = "salescast.route_template"  # set by the fast path, which answers before routing
+MEMO_ENTRIES = 4096  # distinct query strings remembered (see CachedAnswers too)
 
 
 class RequestContextMiddleware:
@@ -33,6 +34,8 @@ class RequestContextMiddleware:
         self._id_prefix = uuid.uuid4().hex[:16]
         self._id_counter = itertools.count()
         self._series: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+        # Query strings seen to repeat no parameter: a busy route's few queries are checked once each.
+        self._unrepeated: set[bytes] = set()
 
     def _new_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_counter):016x}"
@@ -70,8 +73,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            repeated = _repeated_parameter(scope["query_string"])
+            query = scope["query_string"]
+            repeated = None if query in self._unrepeated else _repeated_parameter(query)
             if repeated is None:
+                if len(self._unrepeated) >= MEMO_ENTRIES:
+                    self._unrepeated.clear()
+                self._unrepeated.add(query)
                 await self.app(scope, receive, send_with_id)
             else:
                 # `?limit=5&limit=50` is ambiguous; FastAPI would quietly take the last one.

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -26,8 +26,9 @@ from salescast.serving.breaker import CircuitBreaker
 from salescast.serving.redis_client import REDIS_ERRORS, fast_failing_redis
 
 
-@dataclass(frozen=True)
-class RateDecision:
+class RateDecision(NamedTuple):
+    """A rate limiter's answer (a named tuple: one is made on every request)."""
+
     allowed: bool
     remaining: int
     """Whole tokens left after this hit: requests the key may still make at once."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from salescast.config import Settings
 from salescast.data.schema import PredictionLogEntry
-from salescast.serving import queries
+from salescast.serving import fast_path, middleware, queries
 from salescast.serving.app import create_app
 from salescast.serving.auth import KeyStore
 from tests.serving.conftest import Api, ApiFactory
@@ -134,7 +134,7 @@ def test_unknown_keys_and_missing_keys_get_a_problem_not_a_trace(api: Api) -> No
         assert "Traceback" not in response.text
 
 
-def test_the_rate_limit_answers_429_with_retry_after(api_factory: ApiFactory) -> None:
+def test_the_rate_limit_cached_answers429_with_retry_after(api_factory: ApiFactory) -> None:
     api = api_factory(rate_limit_per_second=0.5, rate_limit_burst=3)
 
     statuses = [api.get(TOP).status_code for _ in range(4)]
@@ -273,7 +273,7 @@ def test_an_unexpected_error_is_a_500_problem_naming_the_request(api: Api, monke
 # The outage is made by dropping the PostgreSQL database under the running app.
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_template", ["postgresql"], indirect=True)
-def test_a_database_outage_is_a_503_while_cached_answers_still_serve(api_factory: ApiFactory) -> None:
+def test_a_database_outage_is_a_503_while_cached_cached_answersstill_serve(api_factory: ApiFactory) -> None:
     api = api_factory(auth_cache_seconds=60.0)
     cached = api.get(TOP, params={"limit": 2})
     assert cached.status_code == 200
@@ -289,7 +289,7 @@ def test_a_database_outage_is_a_503_while_cached_answers_still_serve(api_factory
     assert ready.status_code == 503
 
 
-def test_the_fast_path_answers_equal_requests_from_one_entry(api: Api) -> None:
+def test_the_fast_path_cached_answersequal_requests_from_one_entry(api: Api) -> None:
     first = api.get(TOP)
     explicit = api.get(TOP, params={"limit": 10, "time_period": "month", "rank_by": "units"})
     reordered = api.get(TOP + "?rank_by=units&limit=10")
@@ -297,6 +297,31 @@ def test_the_fast_path_answers_equal_requests_from_one_entry(api: Api) -> None:
     assert first.headers["X-Cache"] == "miss"
     assert explicit.headers["X-Cache"] == "hit" and explicit.content == first.content
     assert reordered.headers["X-Cache"] == "hit" and reordered.content == first.content
+
+
+def test_the_fast_path_cached_answerseach_query_rightly_with_its_memos_bounded(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast_path, "MEMO_ENTRIES", 3)
+    monkeypatch.setattr(middleware, "MEMO_ENTRIES", 3)
+
+    answers = [(limit, api.get(TOP, params={"limit": limit})) for _ in range(2) for limit in range(1, 9)]
+
+    hits = [(limit, r) for limit, r in answers if r.headers["X-Cache"] == "hit"]
+    assert [limit for limit, _ in hits] == list(range(1, 9))  # every second asking, whatever the memos forgot
+    for limit, response in hits:
+        assert len(response.json()["products"]) == limit
+        assert response.headers["content-type"] == "application/json"
+        assert int(response.headers["content-length"]) == len(response.content)
+        assert (response.headers["X-Model-Version"], response.headers["X-Model-Variant"]) == ("demand:v1", "production")
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"])
+    layers, layer = [], api.client.app.middleware_stack  # type: ignore[attr-defined]
+    while layer is not None:
+        layers.append(layer)
+        layer = getattr(layer, "app", None)
+    context = next(m for m in layers if isinstance(m, middleware.RequestContextMiddleware))
+    cached_answers = next(m for m in layers if isinstance(m, fast_path.CachedAnswers))
+    assert len(context._unrepeated) <= 3 and len(cached_answers._params) <= 3 and len(cached_answers._keys) <= 3
 
 
 def test_parameters_the_route_refuses_are_never_answered_from_the_cache(api: Api) -> None:
