@@ -3,10 +3,10 @@
 FastAPI's parameter and dependency machinery costs more than everything else a cached answer needs
 (about 60 us of a request that is otherwise a dictionary lookup). For the routes listed, this ASGI
 middleware does the same steps in the same order through the same functions (authorize -> route to a
-version -> cache lookup -> log) and answers a hit itself. Anything it cannot be sure of goes on to
-FastAPI unchanged: unknown or unparsable parameters, a miss, a shadow deployment. A hit can only be
-an answer the route computed and cached for the same parameters, so an invalid request never gets
-one: its key was never stored.
+version -> cache lookup -> log) and answers a hit itself. Its parameters are the route's own: the
+query is validated by the route's query model, so the cache key and the logged parameters are those
+the route would make (`limit=010` is `limit=10`). Anything it cannot be sure of goes on to FastAPI
+unchanged: parameters the model refuses (FastAPI then says why), a miss, a shadow deployment.
 
 The caller and the routing it decided travel on in the scope, so a miss is not authorized, rate
 limited or routed twice.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salescast.errors import SalescastError
@@ -32,7 +32,7 @@ from salescast.serving.security import CALLER_SCOPE_KEY, authorize
 from salescast.serving.serve_forecast import ROUTING_SCOPE_KEY, Routing, log_prediction, version_headers
 
 JSON_BYTES = JSON.encode()
-Params = dict[str, str | None]
+Params = dict[str, Any]
 _HEADERS = {b"authorization": "authorization", b"x-api-key": "api_key", b"x-client-id": "client_id"}
 
 
@@ -40,24 +40,21 @@ _HEADERS = {b"authorization": "authorization", b"x-api-key": "api_key", b"x-clie
 class FastRoute:
     name: str  # the cache key's endpoint name, as the route uses it
     scope: str  # the scope the route needs
-    defaults: Mapping[str, str | None]  # every query parameter, its default as text (None: absent)
+    query: type[BaseModel]  # the route's query model (unknown parameters forbidden)
 
 
-def query_defaults(model: type[BaseModel]) -> dict[str, str | None]:
-    """The query parameters of a route's query model with their defaults, as the route's cache key
-    renders them (`str()` of the value)."""
-    return {name: None if field.default is None else str(field.default) for name, field in model.model_fields.items()}
-
-
-def _params(query: bytes, defaults: Mapping[str, str | None]) -> dict[str, str | None] | None:
-    text = query.decode("latin-1")
+def _params(query: bytes, model: type[BaseModel]) -> Params | None:
+    """The parameters as the route gets them (its query model's dump, defaults filled in); None when the
+    model refuses them."""
+    text = query.decode("latin-1")  # as Starlette reads a query string
     if "%" in text or "+" in text:
         given = dict(parse_qsl(text, keep_blank_values=True))
     else:  # plain parameters, the usual case: no decoding to do
         given = dict(part.partition("=")[::2] for part in text.split("&") if part)
-    if not given.keys() <= defaults.keys():
-        return None  # FastAPI refuses unknown parameters; let it say so
-    return {name: given.get(name, default) for name, default in defaults.items()}
+    try:
+        return model.model_validate(given).model_dump()
+    except ValidationError:
+        return None
 
 
 class CachedAnswers:
@@ -65,8 +62,9 @@ class CachedAnswers:
         self.app = app
         self.routes = routes
         # A busy route sees the same few query strings over and over: parsing one and building its
-        # cache key was a sixth of a cached answer's Python time. Both depend on nothing else (the key
-        # on the model version too), so each is worked out once. The parameters are shared: read-only.
+        # cache key was a sixth of a cached answer's Python time (validating it would be more). Both
+        # depend on nothing else (the key on the model version too), so each is worked out once. The
+        # parameters are shared: read-only.
         self._params: dict[tuple[str, bytes], Params | None] = {}
         self._keys: dict[tuple[str, bytes, str, int], str] = {}
 
@@ -77,7 +75,7 @@ class CachedAnswers:
         except KeyError:
             if len(self._params) >= MEMO_ENTRIES:  # a client sending endless new queries: start again
                 self._params.clear()
-            params = self._params[memo] = _params(query, route.defaults)
+            params = self._params[memo] = _params(query, route.query)
             return params
 
     def _cache_key(self, route: FastRoute, query: bytes, params: Params, model: str, version: int) -> str:

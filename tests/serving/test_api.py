@@ -192,6 +192,8 @@ def test_served_forecasts_are_logged_in_batches_off_the_request_path(
     for limit in (3, 4, 3):
         assert api.get(TOP, params={"limit": limit}).status_code == 200
     api.get(TOP, params={"category": "Nowhere"})
+    # The same query written differently: the fast path reads it as the route does, and answers it.
+    assert api.get(TOP + "?limit=003&time_period=month").headers["X-Cache"] == "hit"
 
     assert api.state.predictions.flush(timeout=30.0)
     assert api.state.predictions.separate_process is separate_process
@@ -202,8 +204,12 @@ def test_served_forecasts_are_logged_in_batches_off_the_request_path(
         ("top-products", 200, 1, "production", True),
         ("top-products", 200, 1, "production", True),
         ("top-products", 404, 1, "production", True),
+        ("top-products", 200, 1, "production", True),
     ]
-    assert rows[0].params["limit"] == 3 and rows[0].key_id is not None and len(rows[0].request_id) == 32
+    assert rows[0].key_id is not None and len(rows[0].request_id) == 32
+    # A hit answered before FastAPI (the third and fifth) logs the parameters the route itself logged.
+    typed = {"time_period": "month", "limit": 3, "rank_by": "units"}
+    assert rows[0].params == rows[2].params == rows[4].params == typed
     assert all(r.latency_ms >= 0 for r in rows)
 
 

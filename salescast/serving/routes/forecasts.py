@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from salescast.serving import queries
-from salescast.serving.fast_path import FastRoute, query_defaults
+from salescast.serving.fast_path import FastRoute
 from salescast.serving.models import what_if
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
@@ -38,7 +38,7 @@ async def top_products(
 
 # Served from the cache before FastAPI parses them (salescast/serving/fast_path.py).
 FAST_ROUTES = {
-    f"{API_PREFIX}/forecast/top-products": FastRoute("top-products", "read", query_defaults(TopProductsQuery)),
+    f"{API_PREFIX}/forecast/top-products": FastRoute("top-products", "read", TopProductsQuery),
 }
 
 
