@@ -343,9 +343,9 @@ def _send_in_chunks(conn: Pipe, batch: Sequence[LogRow]) -> bool:
     chunks sent) when a record cannot be pickled.
 
     One pickle of a whole batch holds the GIL throughout, and every request in flight waits that long
-    (batches of 5,000 took the p99 of cached answers from about 12 to 36 ms; at the default 500 the
-    difference is within the noise): chunks of CHUNK_RECORDS each end in a write, which lets the event
-    loop in.
+    (batches of 5,000 took the p99 of cached answers from about 12 to 36 ms; at 500 the difference was
+    within the noise): chunks of CHUNK_RECORDS each end in a write, which lets the event loop in. A
+    batch (prediction_log_batch, 100 by default) holds two chunks.
     """
     for start in range(0, len(batch), CHUNK_RECORDS):
         chunk = [tuple(record) for record in batch[start : start + CHUNK_RECORDS]]  # plain tuples: see COLUMNS
