@@ -629,7 +629,7 @@ def _deployments(settings: Settings) -> Any:
 
 
 def _print_deployment(deployment: Any, now: dt.datetime | None = None) -> None:
-    from salescast.data.schema import as_utc
+    from salescast.data.database import as_utc
     from salescast.registry.deployments import ROLLOUTS
 
     now = now or dt.datetime.now(dt.UTC)
@@ -747,7 +747,7 @@ def deploy_stop(
 
 
 def _utc_text(moment: dt.datetime) -> str:
-    from salescast.data.schema import as_utc
+    from salescast.data.database import as_utc
 
     return f"{as_utc(moment):%Y-%m-%d %H:%M:%S} UTC"
 

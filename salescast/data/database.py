@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,13 @@ def sqlite_file(url: URL) -> str | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return url.database
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC time: SQLite hands times back without their zone (they were written
+    in UTC), PostgreSQL in the session's zone. Here rather than beside the tables, so that a process that
+    only writes (the prediction log's) need not import the ORM's models."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def make_engine(url: str, *, create_folder: bool = True, **kwargs: Any) -> Engine:

@@ -41,12 +41,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """A stored time as an aware UTC time: SQLite hands times back without their zone (they were written
-    in UTC), PostgreSQL in the session's zone."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 class Category(Base):
     """A product category; `parent_id` makes a hierarchy (category > sub-category or department)."""
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, case, func, select
 
-from salescast.data.schema import PredictionLogEntry, as_utc
+from salescast.data.database import as_utc
+from salescast.data.schema import PredictionLogEntry
 
 # A p99 needs at least 100 values to be more than the maximum.
 MIN_REQUESTS_FOR_P99 = 100

@@ -22,7 +22,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from salescast.data.schema import Deployment, ModelVersion, as_utc
+from salescast.data.database import as_utc
+from salescast.data.schema import Deployment, ModelVersion
 from salescast.errors import ConfigurationError, ConflictError, NotFoundError, SalescastError
 from salescast.monitoring.alerts import Alert, AlertSink, Severity
 from salescast.monitoring.live_stats import VariantStats, variant_stats

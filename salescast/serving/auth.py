@@ -26,7 +26,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from salescast.data.schema import ApiKey, as_utc
+from salescast.data.database import as_utc
+from salescast.data.schema import ApiKey
 from salescast.errors import (
     AuthenticationError,
     ConfigurationError,

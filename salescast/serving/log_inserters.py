@@ -30,7 +30,7 @@ from sqlalchemy import URL, Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.pool import Pool
 
-from salescast.data.database import make_engine, sqlite_file
+from salescast.data.database import as_utc, make_engine, sqlite_file
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
@@ -128,10 +128,8 @@ class RowEncoder:
         return rows
 
     def _time(self, moment: dt.datetime) -> dt.datetime | str:
-        if moment.tzinfo is None:  # taken as UTC, as everywhere in the store
-            moment = moment.replace(tzinfo=dt.UTC)
-        elif moment.tzinfo is not dt.UTC:
-            moment = moment.astimezone(dt.UTC)
+        if moment.tzinfo is not dt.UTC:
+            moment = as_utc(moment)
         # "2025-03-01 12:00:00.000000+00:00" without its zone
         return moment.isoformat(" ", "microseconds")[:26] if self.sqlite else moment
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from sqlalchemy import Engine
 
-from salescast.data.schema import as_utc
+from salescast.data.database import as_utc
 from salescast.errors import ConfigurationError
 from salescast.monitoring.metrics import PREDICTIONS_DROPPED, PREDICTIONS_LOGGED, PREDICTIONS_PENDING
 from salescast.serving.log_inserters import BatchInserter, Inserter, InsertOutcome, ProcessInserter, shareable

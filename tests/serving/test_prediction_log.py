@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool, StaticPool
 
 from salescast.config import Settings
-from salescast.data.database import make_engine, migrate
-from salescast.data.schema import PredictionLogEntry, as_utc
+from salescast.data.database import as_utc, make_engine, migrate
+from salescast.data.schema import PredictionLogEntry
 from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.serving.log_inserters import CHUNK_RECORDS, COLUMNS, ProcessInserter, _send_in_chunks
 from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
