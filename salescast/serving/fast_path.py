@@ -14,6 +14,7 @@ limited or routed twice.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,30 +64,15 @@ class CachedAnswers:
         self.routes = routes
         # A busy route sees the same few query strings over and over: parsing one and building its
         # cache key was a sixth of a cached answer's Python time (validating it would be more). Both
-        # depend on nothing else (the key on the model version too), so each is worked out once. The
-        # parameters are shared: read-only.
-        self._params: dict[tuple[str, bytes], Params | None] = {}
-        self._keys: dict[tuple[str, bytes, str, int], str] = {}
+        # depend on nothing else (the key on the model version too), so each is worked out once, the
+        # least recently used forgotten beyond MEMO_ENTRIES. The parameters are shared: read-only.
+        self._params = functools.lru_cache(maxsize=MEMO_ENTRIES)(_params)
+        self._keys = functools.lru_cache(maxsize=MEMO_ENTRIES)(self._key)
 
-    def _known_params(self, route: FastRoute, query: bytes) -> Params | None:
-        memo = (route.name, query)
-        try:
-            return self._params[memo]
-        except KeyError:
-            if len(self._params) >= MEMO_ENTRIES:  # a client sending endless new queries: start again
-                self._params.clear()
-            params = self._params[memo] = _params(query, route.query)
-            return params
-
-    def _cache_key(self, route: FastRoute, query: bytes, params: Params, model: str, version: int) -> str:
-        memo = (route.name, query, model, version)
-        try:
-            return self._keys[memo]
-        except KeyError:
-            if len(self._keys) >= MEMO_ENTRIES:
-                self._keys.clear()
-            key = self._keys[memo] = cache_key(route.name, params, model, version)
-            return key
+    def _key(self, name: str, model_class: type[BaseModel], query: bytes, model: str, version: int) -> str:
+        params = self._params(query, model_class)
+        assert params is not None  # asked only for a query whose parameters were valid
+        return cache_key(name, params, model, version)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
@@ -116,13 +102,13 @@ class CachedAnswers:
         scope[CALLER_SCOPE_KEY] = caller
         plan = state.plans.current()
         query = scope["query_string"]
-        params = self._known_params(route, query)
+        params = self._params(query, route.query)
         if plan is None or plan.shadow_version is not None or params is None:
             await self.app(scope, receive, send)
             return
         served, variant = plan.route(caller.sticky_key)
         scope[ROUTING_SCOPE_KEY] = Routing(plan, served, variant)
-        body = await state.cache.lookup(self._cache_key(route, query, params, plan.model, served.version))
+        body = await state.cache.lookup(self._keys(route.name, route.query, query, plan.model, served.version))
         if body is None:
             await self.app(scope, receive, send)
             return

@@ -3,6 +3,7 @@ Starlette's BaseHTTPMiddleware would cost a good share of a cached request's tim
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -34,8 +35,8 @@ class RequestContextMiddleware:
         self._id_prefix = uuid.uuid4().hex[:16]
         self._id_counter = itertools.count()
         self._series: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
-        # Query strings seen to repeat no parameter: a busy route's few queries are checked once each.
-        self._unrepeated: set[bytes] = set()
+        # A busy route's few query strings are checked once each.
+        self._repeated_parameter = functools.lru_cache(maxsize=MEMO_ENTRIES)(_repeated_parameter)
 
     def _new_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_counter):016x}"
@@ -73,12 +74,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            query = scope["query_string"]
-            repeated = None if query in self._unrepeated else _repeated_parameter(query)
+            repeated = self._repeated_parameter(scope["query_string"])
             if repeated is None:
-                if len(self._unrepeated) >= MEMO_ENTRIES:
-                    self._unrepeated.clear()
-                self._unrepeated.add(query)
                 await self.app(scope, receive, send_with_id)
             else:
                 # `?limit=5&limit=50` is ambiguous; FastAPI would quietly take the last one.

@@ -305,11 +305,12 @@ def test_the_fast_path_cached_answersequal_requests_from_one_entry(api: Api) -> 
     assert reordered.headers["X-Cache"] == "hit" and reordered.content == first.content
 
 
-def test_the_fast_path_cached_answerseach_query_rightly_with_its_memos_bounded(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+def test_the_fast_path_answers_each_query_rightly_with_its_memos_bounded(
+    api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fast_path, "MEMO_ENTRIES", 3)
     monkeypatch.setattr(middleware, "MEMO_ENTRIES", 3)
+    api = api_factory()  # its middleware made after the patch
 
     answers = [(limit, api.get(TOP, params={"limit": limit})) for _ in range(2) for limit in range(1, 9)]
 
@@ -327,7 +328,8 @@ def test_the_fast_path_cached_answerseach_query_rightly_with_its_memos_bounded(
         layer = getattr(layer, "app", None)
     context = next(m for m in layers if isinstance(m, middleware.RequestContextMiddleware))
     cached_answers = next(m for m in layers if isinstance(m, fast_path.CachedAnswers))
-    assert len(context._unrepeated) <= 3 and len(cached_answers._params) <= 3 and len(cached_answers._keys) <= 3
+    memos = [context._repeated_parameter, cached_answers._params, cached_answers._keys]
+    assert [(memo.cache_info().maxsize, memo.cache_info().currsize) for memo in memos] == [(3, 3)] * 3
 
 
 def test_parameters_the_route_refuses_are_never_answered_from_the_cache(api: Api) -> None:
