@@ -39,3 +39,42 @@ def test_unsupported_or_unreachable_databases_are_clear_errors() -> None:
         open_database("mysql://localhost/x")
     with pytest.raises(StorageError, match="cannot reach the database"):
         open_database("postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+
+def test_the_latest_migration_goes_down_and_up_again_keeping_rows(engine: Engine) -> None:
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from salescast.data.database import alembic_config, migrate
+    from salescast.data.schema import PredictionLogEntry
+
+    def log_indexes() -> set[str]:
+        return {index["name"] for index in inspect(engine).get_indexes("prediction_log") if index["name"]}
+
+    row = {
+        "at": dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC),
+        "request_id": "r1",
+        "key_id": None,
+        "model_name": "demand",
+        "model_version": 1,
+        "variant": "production",
+        "served": True,
+        "route": "top-products",
+        "params": {"limit": 3},
+        "status_code": 200,
+        "latency_ms": 1.5,
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(PredictionLogEntry), [row])
+    try:
+        command.downgrade(alembic_config(engine), "0004")
+        assert "ix_prediction_log_at" in log_indexes()
+    finally:
+        migrate(engine)
+
+    assert schema_is_current(engine)
+    assert log_indexes() == {"ix_prediction_log_model_variant_at"}
+    with engine.connect() as conn:
+        assert conn.scalars(select(PredictionLogEntry.request_id)).all() == ["r1"]
