@@ -1,7 +1,7 @@
 """The one interface every model family and the ensemble implement.
 
-`fit(frame)` learns from a `SeriesFrame`; `predict(h, future_exog)` returns one row per series and
-future period with `p50` and the quantile columns of `QUANTILES`; `save(folder)` / `load(folder)`
+`fit(frame)` learns from a `SeriesFrame`; `predict(h, future_exog, ids)` returns one row per series (of
+`ids` when given) and future period with `p50` and the quantile columns of `QUANTILES`; `save(folder)` / `load(folder)`
 round-trip the fitted model, so that the registry, the backtest and the server never special-case a family.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -55,6 +56,14 @@ def future_dates(frame: SeriesFrame, h: int) -> pd.DataFrame:
         pd.DataFrame({ID: np.repeat(last.index.to_numpy(), h), DS: np.column_stack(steps).ravel()})
         .astype({DS: "datetime64[ns]"})
         .reset_index(drop=True)
+    )
+
+
+def empty_forecast() -> pd.DataFrame:
+    """A forecast of no series (every requested series unknown to the model)."""
+    return pd.DataFrame(
+        {ID: pd.Series(dtype=object), DS: pd.Series(dtype="datetime64[ns]")}
+        | {column: pd.Series(dtype="float64") for column in FORECAST_COLUMNS[2:]}
     )
 
 
@@ -145,12 +154,26 @@ class Forecaster(ABC):
         self.freq = frame.freq
         return self
 
-    def predict(self, h: int, future_exog: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(
+        self, h: int, future_exog: pd.DataFrame | None = None, ids: Collection[str] | None = None
+    ) -> pd.DataFrame:
+        """The next `h` periods of every series, or of the series in `ids` (those the model does not
+        know are left out). Forecasting a few series of a large model costs about what those series
+        cost, not the whole model: a what-if asks for one product."""
+        wanted = self._check_predict(h, ids)
+        return self._finish(self._predict(h, future_exog, wanted), wanted)
+
+    def _check_predict(self, h: int, ids: Collection[str] | None) -> frozenset[str] | None:
         if not self.is_fitted:
             raise ModelNotFittedError(f"{self.family}: call fit before predict")
         if h < 1:
             raise DataValidationError(f"horizon must be at least 1, got {h}")
-        forecast = self._predict(h, future_exog)
+        return None if ids is None else frozenset(str(uid) for uid in ids)
+
+    def _finish(self, forecast: pd.DataFrame, ids: frozenset[str] | None) -> pd.DataFrame:
+        if ids is not None:
+            # The contract holds even for a family that forecast more than it was asked for.
+            forecast = forecast[forecast[ID].isin(ids)]
         if self.intervals is not None:
             forecast = self.intervals.apply(forecast)
         return tidy_forecast(forecast)
@@ -159,7 +182,8 @@ class Forecaster(ABC):
     def _fit(self, frame: SeriesFrame) -> None: ...
 
     @abstractmethod
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame: ...
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        """Every series' forecast, or at least those of `ids` when given (see predict)."""
 
     # Persistence: a JSON manifest plus the family's own state. Subclasses with native formats
     # (LightGBM text models, say) override `_save_state` / `_load_state`.

@@ -12,6 +12,7 @@ the weights as given (the seed's XGBoost + Prophet average). Weights sum to 1 an
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
@@ -143,17 +144,47 @@ class EnsembleModel(Forecaster):
         self._level = recent_levels(established)
         self._static = frame.static
 
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
-        weighted = []
-        for name, weight in self.weights.items():
-            if weight != 0:
-                forecast = self.members[name].predict(h, future_exog)[[ID, DS, "p50"]]
-                weighted.append(forecast.assign(p50=forecast["p50"] * weight))
+    def predict_with_members(
+        self, h: int, future_exog: pd.DataFrame | None = None, ids: Collection[str] | None = None
+    ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """`predict`'s forecast and, by name, the forecasts of the weighted members it blended (of the
+        same series; a new series has none), from one prediction of each member."""
+        wanted = self._check_predict(h, ids)
+        members = self._member_forecasts(h, future_exog, wanted)
+        forecast = self._finish(self._blend(members, h, wanted), wanted)
+        if wanted is not None:
+            members = {name: f[f[ID].isin(wanted)].reset_index(drop=True) for name, f in members.items()}
+        return forecast, members
+
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        return self._blend(self._member_forecasts(h, future_exog, ids), h, ids)
+
+    def _new_series(self, ids: frozenset[str] | None) -> SeriesFrame | None:
+        """The new (cold-start) series among `ids` (None: all of them); None when there are none."""
+        if self._new is None or ids is None:
+            return self._new
+        return self._new.subset(sorted(ids)) if not ids.isdisjoint(self._new.ids) else None
+
+    def _member_forecasts(
+        self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None
+    ) -> dict[str, pd.DataFrame]:
+        # A new series' forecast is its category's profile over every established series' forecast:
+        # asking for one means forecasting them all.
+        member_ids = ids if self._new_series(ids) is None else None
+        return {
+            name: self.members[name].predict(h, future_exog, member_ids)
+            for name, weight in self.weights.items()
+            if weight != 0
+        }
+
+    def _blend(self, members: dict[str, pd.DataFrame], h: int, ids: frozenset[str] | None) -> pd.DataFrame:
+        weighted = [f[[ID, DS, "p50"]].assign(p50=f["p50"] * self.weights[name]) for name, f in members.items()]
         combined = pd.concat(weighted).groupby([ID, DS], sort=False, as_index=False)[["p50"]].sum()
         combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method="model")
-        if self._new is None:
+        new = self._new_series(ids)
+        if new is None:
             return combined
-        cold = cold_start_forecast(self._new, self._level, combined, self._static, h)
+        cold = cold_start_forecast(new, self._level, combined, self._static, h)
         return pd.concat([combined, cold], ignore_index=True)
 
     def save(self, folder: Path) -> None:

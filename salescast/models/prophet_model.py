@@ -20,7 +20,7 @@ from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
 from salescast.errors import ConfigurationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
-from salescast.models.base import LEVEL, Forecaster, future_dates, seasonal_period
+from salescast.models.base import LEVEL, Forecaster, empty_forecast, future_dates, seasonal_period
 
 if TYPE_CHECKING:
     from prophet import Prophet
@@ -246,14 +246,17 @@ class ProphetModel(Forecaster):
         )
         self._series = {uid: series for (uid, _), series in zip(groups, fitted, strict=True)}
 
-    def _future(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
-        """unique_id, ds and the regressor values: the plan where it has them, else no promotion and
-        the last known price."""
+    def _future(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        """unique_id, ds and the regressor values of the series `ids` (None: all): the plan where it has
+        them, else no promotion and the last known price."""
         assert self.freq is not None
-        last = pd.DataFrame({ID: list(self._series), DS: [s.last_ds for s in self._series.values()]})
+        series = {uid: s for uid, s in self._series.items() if ids is None or uid in ids}
+        if not series:
+            return pd.DataFrame(columns=[ID, DS, "price", PROMOTION])
+        last = pd.DataFrame({ID: list(series), DS: [s.last_ds for s in series.values()]})
         future = future_dates(SeriesFrame(last, self.freq), h)
         future[PROMOTION] = 0.0
-        future["price"] = future[ID].map({uid: s.last_price for uid, s in self._series.items()}).astype("float64")
+        future["price"] = future[ID].map({uid: s.last_price for uid, s in series.items()}).astype("float64")
         if future_exog is None or future_exog.empty:
             return future
         plan = future_exog[[c for c in (ID, DS, "price", PROMOTION) if c in future_exog]].copy()
@@ -270,8 +273,10 @@ class ProphetModel(Forecaster):
             merged[PROMOTION] = planned.fillna(merged[PROMOTION])
         return merged[[ID, DS, "price", PROMOTION]]
 
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
-        future = self._future(h, future_exog)
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        future = self._future(h, future_exog, ids)
+        if future.empty:
+            return empty_forecast()
         seed = int(self.params["seed"])
         tasks = []
         for uid, rows in future.groupby(ID, sort=False):

@@ -24,7 +24,7 @@ from statsforecast.models import (
 from statsforecast.utils import ConformalIntervals
 
 from salescast.features.frame import DS, ID, SeriesFrame, Y
-from salescast.models.base import LEVEL, Forecaster, future_dates, seasonal_period
+from salescast.models.base import LEVEL, Forecaster, empty_forecast, future_dates, seasonal_period
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -72,18 +72,28 @@ class _StatsForecastFamily(Forecaster):
         self._train = SeriesFrame(frame.data[[ID, DS, Y]], frame.freq, frame.static)
         self._patterns = {uid: group for group, ids in self._groups(frame).items() for uid in ids}
 
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
         assert self._train is not None
-        history = self._train.data
+        history = self._history(ids).data
         season = seasonal_period(self._train.freq)
         parts = []
-        for group, ids in self._group_ids().items():
-            data = history[history[ID].isin(set(ids))]
+        for group, members in self._group_ids().items():
+            if ids is not None:
+                members = [uid for uid in members if uid in ids]
+            if not members:
+                continue
+            data = history[history[ID].isin(set(members))]
             model = self._models_for(group, season, h)
             sf = StatsForecast(models=[model], freq=self._train.freq, n_jobs=1, fallback_model=_fallback(season, h))
             forecast = self._forecast(sf, data, h)
             parts.append(_rename(forecast, model.alias))
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(parts, ignore_index=True) if parts else empty_forecast()
+
+    def _history(self, ids: frozenset[str] | None) -> SeriesFrame:
+        """The kept history of the series `ids` (None: all); these families fit at predict time, so a
+        few series cost only their own fits."""
+        assert self._train is not None
+        return self._train if ids is None else self._train.subset(sorted(ids))
 
     def _forecast(self, sf: StatsForecast, data: pd.DataFrame, h: int) -> pd.DataFrame:
         """statsforecast fits at forecast time, so this is where a client puts the per-series work on the cluster."""
@@ -144,11 +154,11 @@ class SeasonalNaiveModel(_StatsForecastFamily):
     def _models_for(self, pattern: str, season: int, h: int) -> Any:
         return SeasonalNaive(season_length=season, alias="SeasonalNaive")
 
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
         assert self._train is not None
         season = seasonal_period(self._train.freq)
-        fast = None if self.client is not None else _seasonal_naive(self._train, season, h)
-        return fast if fast is not None else super()._predict(h, future_exog)
+        fast = None if self.client is not None else _seasonal_naive(self._history(ids), season, h)
+        return fast if fast is not None else super()._predict(h, future_exog, ids)
 
 
 Z_90 = 1.2815515655446004  # standard normal 0.9 quantile: the 80 % interval's half-width in sigmas

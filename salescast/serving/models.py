@@ -5,10 +5,10 @@ itself. `LoadedModels` keeps the last few versions in memory; `what_if` forecast
 changed plan next to the baseline plan, both through the same `predict` call with a full plan each,
 so that the difference is the plan alone.
 
-Cost: the Forecaster interface predicts every series of a model, so a what-if predicts the whole
-catalogue twice (and the exogenous families twice more, to tell which responded) and keeps one product's
-rows. mlforecast can predict a subset (`predict(ids=...)`) and statsforecast could be given one series'
-history, but the interface passes neither through.
+Cost: a what-if forecasts only the product's series (`Forecaster.predict(ids=...)`), once per plan, and
+tells which families responded from the members' forecasts that made the blend, so its time hardly
+grows with the catalogue (bench/what_if.py). A product too new to model is the exception: its profile
+reads every established series' forecast.
 """
 
 from __future__ import annotations
@@ -151,17 +151,13 @@ def what_if(
 
     ids = list(series.index)
     with models.predicting(version) as model:
-        baseline = _only(model.predict(horizon, baseline_plan), ids)
-        scenario = _only(model.predict(horizon, scenario_plan), ids)
-        responsive = [
-            name
-            for name, member in model.members.items()
-            if model.weights.get(name, 0) != 0
-            and member.uses_exog
-            and not _same(
-                _only(member.predict(horizon, baseline_plan), ids), _only(member.predict(horizon, scenario_plan), ids)
-            )
-        ]
+        baseline, baseline_members = model.predict_with_members(horizon, baseline_plan, ids)
+        scenario, scenario_members = model.predict_with_members(horizon, scenario_plan, ids)
+    responsive = [
+        name
+        for name, forecast in baseline_members.items()
+        if model.members[name].uses_exog and not _same(forecast, scenario_members[name])
+    ]
     if baseline.empty:
         raise NotFoundError(f"model version {version.name} v{version.version} has no series of product {product!r}")
     baseline_total = float(baseline["p50"].sum())
@@ -284,10 +280,6 @@ def _plan(dates: dict[str, list[dt.date]], prices: pd.Series, promoted: set[dt.d
     ]
     plan = pd.DataFrame(rows, columns=[ID, DS, "price", "on_promotion"])
     return plan.astype({DS: "datetime64[ns]", "price": "float64"})
-
-
-def _only(forecast: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
-    return forecast[forecast[ID].isin(ids)].reset_index(drop=True)
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:

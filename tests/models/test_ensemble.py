@@ -11,6 +11,7 @@ import pytest
 from salescast.features.frame import SeriesFrame
 from salescast.models.catalog import model_factory
 from salescast.models.ensemble import EnsembleModel, learn_weights
+from tests.models.test_families import spy_on_series_forecast
 
 
 def constructed_results(seed: int = 0) -> pd.DataFrame:
@@ -138,3 +139,36 @@ def test_young_series_get_a_cold_start_forecast_marked_as_such(small_frame: Seri
     # the members never saw the young series
     assert "S001/NEW" not in set(member.predict(3)["unique_id"])
     pd.testing.assert_frame_equal(forecast, again)
+
+
+def test_a_subset_forecast_equals_the_whole_one_for_old_and_new_series(small_frame: SeriesFrame) -> None:
+    frame = young_and_old(small_frame)
+    member = model_factory("lgbm", n_estimators=30)()
+    ensemble = EnsembleModel(members={"lgbm": member}, weights={"lgbm": 1.0}, min_history=28).fit(frame)
+    whole = ensemble.predict(14)
+    old = str(small_frame.ids[2])
+
+    member_series = spy_on_series_forecast(member)
+    for wanted in ([old], ["S001/NEW"], ["S001/NEW", old]):
+        part = ensemble.predict(14, ids=wanted)
+
+        expected = whole[whole["unique_id"].isin(wanted)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part.reset_index(drop=True), expected)
+    # the new series' profile reads every established series' forecast, not only the ones asked for
+    assert member_series == [1, len(small_frame.ids), len(small_frame.ids)]
+
+
+def test_predict_with_members_gives_the_blend_and_the_members_that_made_it(small_frame: SeriesFrame) -> None:
+    frame = young_and_old(small_frame)
+    members = {"lgbm": model_factory("lgbm", n_estimators=30)(), "snaive": model_factory("snaive")()}
+    ensemble = EnsembleModel(members=members, weights={"lgbm": 0.75, "snaive": 0.25}, min_history=28).fit(frame)
+    old = str(small_frame.ids[1])
+
+    forecast, by_member = ensemble.predict_with_members(14, ids=[old, "S001/NEW"])
+
+    pd.testing.assert_frame_equal(forecast, ensemble.predict(14, ids=[old, "S001/NEW"]))
+    assert set(by_member) == {"lgbm", "snaive"}
+    for name, member_forecast in by_member.items():
+        pd.testing.assert_frame_equal(member_forecast, members[name].predict(14, ids=[old]))
+    blended = 0.75 * by_member["lgbm"]["p50"] + 0.25 * by_member["snaive"]["p50"]
+    np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == old, "p50"], blended, rtol=1e-9)

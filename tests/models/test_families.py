@@ -87,7 +87,7 @@ def test_the_vectorised_seasonal_naive_equals_statsforecast(small_frame: SeriesF
     from statsforecast import StatsForecast
     from statsforecast.models import SeasonalNaive
 
-    ours = model_factory("snaive")().fit(small_frame)._predict(10, None)
+    ours = model_factory("snaive")().fit(small_frame)._predict(10, None, None)
     theirs = StatsForecast(models=[SeasonalNaive(season_length=7)], freq="D").forecast(
         h=10, df=small_frame.data[["unique_id", "ds", "y"]], level=[80]
     )
@@ -98,3 +98,47 @@ def test_the_vectorised_seasonal_naive_equals_statsforecast(small_frame: SeriesF
     np.testing.assert_allclose(merged["p50"], merged["SeasonalNaive"], rtol=1e-9)
     np.testing.assert_allclose(merged["p10"], merged["SeasonalNaive-lo-80"], rtol=1e-6)
     np.testing.assert_allclose(merged["p90"], merged["SeasonalNaive-hi-80"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", [*FAST_FAMILIES, "prophet"])
+def test_a_subset_of_series_is_forecast_as_in_the_whole(name: str, small_frame: SeriesFrame) -> None:
+    frame = small_frame.subset(small_frame.ids[:3]) if name == "prophet" else small_frame  # prophet is slow
+    params = {"n_estimators": 40} if name in {"lgbm", "xgb"} else {}
+    model = model_factory(name, **params)().fit(frame)
+    last = frame.data.groupby("unique_id")["ds"].max()
+    # A plan that differs per series: a subset must get its own series' plan, not its neighbours'.
+    plan = pd.DataFrame(
+        [
+            (uid, last[uid] + pd.Timedelta(days=d), float(d % 2 == i % 2))
+            for i, uid in enumerate(frame.ids)
+            for d in (1, 2, 3, 4, 5, 6, 7)
+        ],
+        columns=["unique_id", "ds", "on_promotion"],
+    )
+    wanted = [str(frame.ids[-1]), str(frame.ids[1])]
+
+    whole = model.predict(7, plan)
+    forecast_series = spy_on_series_forecast(model)
+    part = model.predict(7, plan, ids=[*wanted, "S999/unknown"])
+
+    assert forecast_series == [2]  # the family forecast those two alone, not everything then filtered
+
+    expected = whole[whole["unique_id"].isin(wanted)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), expected)
+    assert set(part["unique_id"]) == set(wanted)
+    nothing = model.predict(7, plan, ids=["S999/unknown"])
+    assert list(nothing.columns) == FORECAST_COLUMNS and nothing.empty
+
+
+def spy_on_series_forecast(model: Forecaster) -> list[int]:
+    """How many series each later `_predict` call of `model` forecast."""
+    counts: list[int] = []
+    original = model._predict
+
+    def counting(h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        forecast = original(h, future_exog, ids)
+        counts.append(forecast["unique_id"].nunique())
+        return forecast
+
+    model._predict = counting  # type: ignore[method-assign]
+    return counts

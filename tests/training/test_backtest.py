@@ -27,7 +27,7 @@ class SpyModel(Forecaster):
         self._train = frame
         self._last = {str(k): float(v) for k, v in frame.data.groupby(ID)[Y].last().items()}
 
-    def _predict(self, h: int, future_exog: pd.DataFrame | None) -> pd.DataFrame:
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
         assert self._train is not None
         SpyModel.seen.append((self._train.data[DS].max(), [] if future_exog is None else list(future_exog.columns)))
         last_dates = self._train.data.groupby(ID)[DS].max()
