@@ -10,7 +10,6 @@ one alias flip and one alert per event.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -18,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,7 @@ from salescast.errors import ConfigurationError, ConflictError, NotFoundError, S
 from salescast.monitoring.alerts import Alert, AlertSink, Severity
 from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.monitoring.metrics import DEPLOYMENT_EVENTS
-from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
+from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry, retry_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -244,40 +243,44 @@ class DeploymentService:
         self._refuse_if_active(name)
         self.ensure_forecasts(candidate)  # the candidate must be able to serve before it gets traffic
         now = self.clock()
-        try:
-            with self.engine.begin() as conn:
-                deployment_id = conn.execute(
-                    insert(Deployment)
-                    .values(
-                        name=name,
-                        strategy=strategy,
-                        baseline_version=production.version,
-                        candidate_version=candidate_version,
-                        steps=shares,
-                        step=0,
-                        share=shares[0],
-                        bake_seconds=float(bake_seconds),
-                        step_started_at=now,
-                        max_error_rate_increase=float(max_error_rate_increase),
-                        max_latency_ratio=float(max_latency_ratio),
-                        status="active",
-                        actor=actor,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Deployment.id)
-                ).scalar_one()
-        except IntegrityError as exc:
-            # Another caller started one between our check and our insert: the partial unique index said no.
-            self._refuse_if_active(name)
-            raise ConflictError(f"model {name!r} already has an active deployment") from exc
+
+        def attempt() -> int:
+            # The deployment and its challenger alias commit together: no replica ever reads one without
+            # the other, and a crash in between leaves neither.
+            try:
+                with self.engine.begin() as conn:
+                    deployment_id: int = conn.execute(
+                        insert(Deployment)
+                        .values(
+                            name=name,
+                            strategy=strategy,
+                            baseline_version=production.version,
+                            candidate_version=candidate_version,
+                            steps=shares,
+                            step=0,
+                            share=shares[0],
+                            bake_seconds=float(bake_seconds),
+                            step_started_at=now,
+                            max_error_rate_increase=float(max_error_rate_increase),
+                            max_latency_ratio=float(max_latency_ratio),
+                            status="active",
+                            actor=actor,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(Deployment.id)
+                    ).scalar_one()
+                    reason = f"deployment #{deployment_id} ({strategy})"
+                    self.registry.set_alias_in(conn, candidate, CHALLENGER, actor, reason)
+                    return deployment_id
+            except IntegrityError:
+                # Another caller started one between our check and our insert (the partial unique index
+                # said no): refused. Else the alias row raced with another writer: tried again.
+                self._refuse_if_active(name)
+                raise
+
+        deployment_id = retry_conflicts(attempt)
         self._count(name, "started")
-        reason = f"deployment #{deployment_id} ({strategy})"
-        try:
-            self.registry.set_alias(name, CHALLENGER, candidate_version, actor, reason)
-        except BaseException:
-            self._finish(deployment_id, None, "stopped", 0.0, "the challenger alias could not be set", now)
-            raise
         if strategy == "all_at_once":
             return self._complete(self.get(deployment_id), actor, "all at once", now)
         return self.get(deployment_id)
@@ -352,8 +355,8 @@ class DeploymentService:
         """End a deployment (typically a split or a shadow) without promoting: production keeps all traffic."""
         deployment = self._require_active(name)
         now = as_utc(self.clock())
-        if self._finish(deployment.id, None, "stopped", 0.0, reason or f"stopped by {actor}", now):
-            self._drop_challenger(deployment, actor, reason or "deployment stopped")
+        why = reason or f"stopped by {actor}"
+        if self._finish(deployment, None, "stopped", 0.0, why, now, actor, reason or "deployment stopped"):
             self._count(name, "stopped")
         return self.get(deployment.id)
 
@@ -366,15 +369,13 @@ class DeploymentService:
     def _complete(
         self, deployment: Deployment, actor: str, reason: str, now: dt.datetime, *, at_step: int | None = None
     ) -> Deployment:
-        # Claim first, flip second: only the caller whose UPDATE changed the row touches the aliases.
-        if self._finish(deployment.id, at_step, "completed", 1.0, reason, now):
-            label = f"deployment #{deployment.id} completed: {reason}"
-            try:
-                self.registry.set_alias(deployment.name, PRODUCTION, deployment.candidate_version, actor, label)
-            except BaseException:
-                self._reopen(deployment)  # the flip did not happen: let the next evaluate (or person) retry
-                raise
-            self._drop_challenger(deployment, actor, label)
+        target = self.registry.aliasable(deployment.name, deployment.candidate_version, PRODUCTION)
+        label = f"deployment #{deployment.id} completed: {reason}"
+
+        def flip(conn: Connection) -> None:
+            self.registry.set_alias_in(conn, target, PRODUCTION, actor, label)
+
+        if self._finish(deployment, at_step, "completed", 1.0, reason, now, actor, label, also=flip):
             self._count(deployment.name, "completed")
             logger.info("deployment.completed %s #%s v%s", deployment.name, deployment.id, deployment.candidate_version)
         return self.get(deployment.id)
@@ -383,8 +384,8 @@ class DeploymentService:
         self, deployment: Deployment, actor: str, reason: str, now: dt.datetime, *, automatic: bool
     ) -> Deployment:
         step = deployment.step if automatic else None
-        if self._finish(deployment.id, step, "rolled_back", 0.0, reason, now):
-            self._drop_challenger(deployment, actor, f"deployment #{deployment.id} rolled back: {reason}")
+        label = f"deployment #{deployment.id} rolled back: {reason}"
+        if self._finish(deployment, step, "rolled_back", 0.0, reason, now, actor, label):
             self._count(deployment.name, "rolled_back")
             logger.warning("deployment.rolled_back %s #%s: %s", deployment.name, deployment.id, reason)
             severity: Severity = "critical" if automatic else "warning"
@@ -410,32 +411,44 @@ class DeploymentService:
         return self.get(deployment.id)
 
     def _finish(
-        self, deployment_id: int, step: int | None, status: str, share: float, reason: str, now: dt.datetime
+        self,
+        deployment: Deployment,
+        step: int | None,
+        status: str,
+        share: float,
+        reason: str,
+        now: dt.datetime,
+        actor: str,
+        alias_reason: str,
+        also: Callable[[Connection], None] | None = None,
     ) -> bool:
-        """End an active deployment; True only for the one caller whose UPDATE did it."""
-        conditions: list[Any] = [Deployment.id == deployment_id, Deployment.status == "active"]
+        """End an active deployment; True only for the one caller whose UPDATE did it. In the same
+        transaction: `also` (the production flip of a completion) and the removal of the challenger
+        alias while it still points at the candidate (pointed elsewhere by hand meanwhile, it is not
+        ours to remove). So a crash leaves the deployment either active with its aliases as they were,
+        or ended with its aliases moved, never ended with production not moved."""
+        conditions: list[Any] = [Deployment.id == deployment.id, Deployment.status == "active"]
         if step is not None:
             conditions.append(Deployment.step == step)
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(Deployment).where(*conditions).values(status=status, share=share, reason=reason, updated_at=now)
-            ).rowcount
-        return bool(changed)
+        candidate_id = self.registry.version(deployment.name, deployment.candidate_version).id
 
-    def _reopen(self, deployment: Deployment) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(Deployment)
-                .where(Deployment.id == deployment.id, Deployment.status == "completed")
-                .values(status="active", share=deployment.share, reason=None)
-            )
+        def attempt() -> bool:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    update(Deployment)
+                    .where(*conditions)
+                    .values(status=status, share=share, reason=reason, updated_at=now)
+                ).rowcount
+                if not changed:
+                    return False
+                if also is not None:
+                    also(conn)
+                self.registry.remove_alias_in(
+                    conn, deployment.name, CHALLENGER, actor, alias_reason, only_if_at=candidate_id
+                )
+                return True
 
-    def _drop_challenger(self, deployment: Deployment, actor: str, reason: str) -> None:
-        current = self.registry.current(deployment.name, CHALLENGER)
-        if current is None or current.version != deployment.candidate_version:
-            return  # pointed elsewhere by hand meanwhile: not ours to remove
-        with contextlib.suppress(NotFoundError):  # removed concurrently
-            self.registry.remove_alias(deployment.name, CHALLENGER, actor, reason)
+        return retry_conflicts(attempt)
 
     def _alert(self, alert: Alert) -> None:
         # The rollback already happened; a sink that is down must not undo or hide it.

@@ -58,7 +58,7 @@ class Candidate:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _retry(action: Callable[[], T], attempts: int = 8) -> T:
+def retry_conflicts(action: Callable[[], T], attempts: int = 8) -> T:
     """Run a registry transaction again when a concurrent writer won a unique key or a lock."""
     for attempt in range(attempts):
         try:
@@ -120,7 +120,7 @@ class ModelRegistry:
                     raise
                 return row
 
-        return _retry(attempt)
+        return retry_conflicts(attempt)
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -179,39 +179,49 @@ class ModelRegistry:
 
     def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None = None) -> AliasEvent:
         """Point `alias` at `version` and audit the change, atomically, also against concurrent callers."""
-        target = self.version(name, version)
-        if target.status != "registered":
-            raise SalescastError(f"{name} v{version} was {target.status} ({target.reason}); it cannot be {alias}")
+        target = self.aliasable(name, version, alias)
 
         def attempt() -> AliasEvent:
             with self.engine.begin() as conn:
-                # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading;
-                # the time is read once the lock is held, so audit order is commit order.
-                conn.execute(
-                    update(ModelAlias)
-                    .where(ModelAlias.name == name, ModelAlias.alias == alias)
-                    .values(updated_at=ModelAlias.updated_at)
-                )
-                now = dt.datetime.now(dt.UTC)
-                # FOR UPDATE: a row another caller created after our first statement is locked now too.
-                current = conn.scalar(
-                    select(ModelAlias.version_id)
-                    .where(ModelAlias.name == name, ModelAlias.alias == alias)
-                    .with_for_update()
-                )
-                if current is None:
-                    conn.execute(
-                        insert(ModelAlias).values(name=name, alias=alias, version_id=target.id, updated_at=now)
-                    )
-                else:
-                    conn.execute(
-                        update(ModelAlias)
-                        .where(ModelAlias.name == name, ModelAlias.alias == alias)
-                        .values(version_id=target.id, updated_at=now)
-                    )
-                return _audit(conn, name, alias, current, target.id, actor, reason, now)
+                return self.set_alias_in(conn, target, alias, actor, reason)
 
-        return _retry(attempt)
+        return retry_conflicts(attempt)
+
+    def aliasable(self, name: str, version: int, alias: str) -> ModelVersion:
+        """The version, if an alias may point at it (registered, not rejected)."""
+        target = self.version(name, version)
+        if target.status != "registered":
+            raise SalescastError(f"{name} v{version} was {target.status} ({target.reason}); it cannot be {alias}")
+        return target
+
+    @staticmethod
+    def set_alias_in(
+        conn: Connection, target: ModelVersion, alias: str, actor: str, reason: str | None = None
+    ) -> AliasEvent:
+        """set_alias within the caller's transaction, so that the flip commits (or not) with the caller's
+        other writes; `target` comes from `aliasable`. A conflict raises: retry the whole transaction."""
+        name = target.name
+        # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading;
+        # the time is read once the lock is held, so audit order is commit order.
+        conn.execute(
+            update(ModelAlias)
+            .where(ModelAlias.name == name, ModelAlias.alias == alias)
+            .values(updated_at=ModelAlias.updated_at)
+        )
+        now = dt.datetime.now(dt.UTC)
+        # FOR UPDATE: a row another caller created after our first statement is locked now too.
+        current = conn.scalar(
+            select(ModelAlias.version_id).where(ModelAlias.name == name, ModelAlias.alias == alias).with_for_update()
+        )
+        if current is None:
+            conn.execute(insert(ModelAlias).values(name=name, alias=alias, version_id=target.id, updated_at=now))
+        else:
+            conn.execute(
+                update(ModelAlias)
+                .where(ModelAlias.name == name, ModelAlias.alias == alias)
+                .values(version_id=target.id, updated_at=now)
+            )
+        return _audit(conn, name, alias, current, target.id, actor, reason, now)
 
     def promote(
         self,
@@ -232,13 +242,28 @@ class ModelRegistry:
 
     def remove_alias(self, name: str, alias: str, actor: str, reason: str | None = None) -> None:
         with self.engine.begin() as conn:
-            current = conn.scalar(
-                select(ModelAlias.version_id).where(ModelAlias.name == name, ModelAlias.alias == alias)
-            )
-            if current is None:
+            if self.remove_alias_in(conn, name, alias, actor, reason) is None:
                 raise NotFoundError(f"model {name!r} has no {alias!r} alias")
-            conn.execute(delete(ModelAlias).where(ModelAlias.name == name, ModelAlias.alias == alias))
-            _audit(conn, name, alias, current, None, actor, reason, dt.datetime.now(dt.UTC))
+
+    @staticmethod
+    def remove_alias_in(
+        conn: Connection,
+        name: str,
+        alias: str,
+        actor: str,
+        reason: str | None = None,
+        *,
+        only_if_at: int | None = None,
+    ) -> AliasEvent | None:
+        """remove_alias within the caller's transaction; with `only_if_at` (a version id), only while the
+        alias points there. None when nothing was removed."""
+        current = conn.scalar(
+            select(ModelAlias.version_id).where(ModelAlias.name == name, ModelAlias.alias == alias).with_for_update()
+        )
+        if current is None or (only_if_at is not None and current != only_if_at):
+            return None
+        conn.execute(delete(ModelAlias).where(ModelAlias.name == name, ModelAlias.alias == alias))
+        return _audit(conn, name, alias, current, None, actor, reason, dt.datetime.now(dt.UTC))
 
     def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         with Session(self.engine, expire_on_commit=False) as session:

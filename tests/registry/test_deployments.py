@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert, select
 
 from salescast.data.database import make_engine
-from salescast.data.schema import Deployment, ModelVersion, PredictionLogEntry
+from salescast.data.schema import AliasEvent, Deployment, ModelVersion, PredictionLogEntry
 from salescast.errors import ConfigurationError, ConflictError, NotFoundError
 from salescast.monitoring.alerts import Alert, WebhookAlertSink
 from salescast.monitoring.live_stats import VariantStats
@@ -521,3 +521,55 @@ def test_judging_compares_rates_and_latencies_with_the_limits() -> None:
     # No baseline to compare with: errors are judged against zero, latency not at all.
     assert judge(deployment, stats(100, 0, 500.0), None).outcome == "healthy"
     assert judge(deployment, stats(100, 2, 10.0), None).outcome == "breach"
+
+
+def test_ending_a_deployment_and_moving_its_aliases_commit_together(
+    service: DeploymentService, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.start(NAME, 3, "canary", actor="alice")
+    seen_by_others: list[str | None] = []
+    flip = ModelRegistry.set_alias_in
+
+    def observed_flip(
+        conn: Connection, target: ModelVersion, alias: str, actor: str, reason: str | None = None
+    ) -> AliasEvent:
+        # Another connection sees only what has committed: the deployment must not read ended yet.
+        with engine.connect() as other:
+            seen_by_others.append(other.scalar(select(Deployment.status).where(Deployment.name == NAME)))
+        return flip(conn, target, alias, actor, reason)
+
+    monkeypatch.setattr(ModelRegistry, "set_alias_in", staticmethod(observed_flip))
+    done = service.promote_candidate(NAME, "bob")
+
+    assert done.status == "completed"
+    assert seen_by_others == ["active"]
+
+
+@pytest.mark.parametrize("ending", ["promote", "rollback", "stop"])
+def test_a_failure_while_moving_the_aliases_leaves_the_deployment_running(
+    ending: str, service: DeploymentService, registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.start(NAME, 3, "canary", actor="alice")
+    aliases, events = registry.aliases(NAME), [event.id for event in registry.history(NAME)]
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(ModelRegistry, "set_alias_in", staticmethod(broken))
+    monkeypatch.setattr(ModelRegistry, "remove_alias_in", staticmethod(broken))
+    ends: dict[str, Callable[[], Deployment]] = {
+        "promote": lambda: service.promote_candidate(NAME, "bob"),
+        "rollback": lambda: service.rollback(NAME, "bob", "why not"),
+        "stop": lambda: service.stop(NAME, "bob"),
+    }
+    end = ends[ending]
+    with pytest.raises(RuntimeError, match="connection lost"):
+        end()
+
+    running = service.active(NAME)
+    assert running is not None and (running.status, running.share, running.reason) == ("active", 0.1, None)
+    assert registry.aliases(NAME) == aliases == {PRODUCTION: 1, CHALLENGER: 3}
+    assert [event.id for event in registry.history(NAME)] == events
+    monkeypatch.undo()
+    assert end().status in {"completed", "rolled_back", "stopped"}
+    assert registry.aliases(NAME) == ({PRODUCTION: 3} if ending == "promote" else {PRODUCTION: 1})
