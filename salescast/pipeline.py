@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, select
 
 import salescast
 from salescast.config import DEFAULT_MODELS, Settings
+from salescast.data.bulk import insert_frame
 from salescast.data.ingest import IngestReport, ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
@@ -140,12 +141,7 @@ def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel,
             }
         ).dropna(subset=["product_id", "store_id"])
         conn.execute(delete(StoredForecast).where(StoredForecast.version_id == version.id))
-        records = [
-            {str(k): v for k, v in r.items()}
-            for r in rows.astype({"product_id": int, "store_id": int}).to_dict("records")
-        ]
-        if records:
-            conn.execute(insert(StoredForecast), records)
+        insert_frame(conn, StoredForecast, rows.astype({"product_id": "int64", "store_id": "int64"}))
         store_rankings(conn, version.id)
     return len(rows)
 

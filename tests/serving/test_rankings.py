@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, func, select
 from salescast.config import Settings
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
-from salescast.data.schema import ALL_STORES, ForecastRanking, ModelVersion, SalesFact, StoredForecast
+from salescast.data.schema import ALL_STORES, ForecastRanking, ModelVersion, Product, SalesFact, Store, StoredForecast
 from salescast.data.synthetic import SyntheticConfig
 from salescast.features.frame import DS, SeriesFrame
 from salescast.models.ensemble import EnsembleModel
@@ -137,6 +137,33 @@ def test_storing_forecasts_stores_the_rankings_they_sum_to(
     assert rankings == summed_on_the_fly(engine, version.id, start)
     # 12 series and their 6 products, in each of the three periods.
     assert len(rankings) == 3 * (12 + 6)
+
+
+def test_stored_forecasts_read_back_exactly_as_the_model_predicted(
+    engine: Engine, registry: ModelRegistry, trained: Trained, tmp_path: Path
+) -> None:
+    version = register(registry, trained.frame, tmp_path / "v1")
+
+    count = store_forecasts(engine, version, trained.model, 7)
+
+    f = StoredForecast
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Store.code, Product.sku, f.date, f.p10, f.p50, f.p90, f.method)
+            .join(Store, Store.id == f.store_id)
+            .join(Product, Product.id == f.product_id)
+            .where(f.version_id == version.id)
+        ).all()
+    stored = {(f"{code}/{sku}", day): (p10, p50, p90, method) for code, sku, day, p10, p50, p90, method in rows}
+    predicted = trained.model.predict(7)
+    expected = {
+        (uid, ds.date()): (p10, p50, p90, method)
+        for uid, ds, p10, p50, p90, method in predicted[["unique_id", DS, "p10", "p50", "p90", "method"]].itertuples(
+            index=False
+        )
+    }
+    assert count == len(predicted) == len(stored)
+    assert stored == expected  # floats exactly: COPY's text round-trips every double
 
 
 def test_restoring_a_version_replaces_its_rankings(
