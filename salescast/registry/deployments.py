@@ -298,8 +298,10 @@ class DeploymentService:
 
     def evaluate(self, name: str, now: dt.datetime | None = None) -> Deployment | None:
         """One controller step: roll back on a breach, else advance (or complete) a step that has baked
-        for `bake_seconds` with enough candidate requests. Returns the deployment as it is afterwards
-        (no longer active when this step ended it), or None when `name` has no active deployment."""
+        for `bake_seconds` with enough candidate requests. A split is judged the same way but never
+        advances (a person ends it); a shadow is not judged, since none of its answers reach a client.
+        Returns the deployment as it is afterwards (no longer active when this step ended it), or None
+        when `name` has no active deployment."""
         deployment = self.active(name)
         if deployment is None:
             return None
@@ -307,11 +309,13 @@ class DeploymentService:
         if deployment.strategy == "all_at_once":
             # start() completes these at once; one still active was interrupted there: finish the job.
             return self._complete(deployment, "controller", "all at once (resumed)", now, at_step=deployment.step)
-        if deployment.strategy not in ROLLOUTS:
-            return deployment  # split and shadow are ended by a person
+        if deployment.strategy == "shadow":
+            return deployment
         verdict = self.health(deployment)
         if verdict.outcome == "breach":
             return self._roll_back(deployment, "controller", verdict.reason, now, automatic=True)
+        if deployment.strategy not in ROLLOUTS:
+            return deployment  # a healthy split runs until a person ends it
         baked = now - as_utc(deployment.step_started_at) >= dt.timedelta(seconds=deployment.bake_seconds)
         if not baked or verdict.outcome != "healthy":
             return deployment

@@ -489,6 +489,30 @@ def test_a_split_never_advances_and_ends_by_hand(
     assert registry.history(NAME, PRODUCTION)[-1].actor == "bob"
 
 
+def test_a_split_is_rolled_back_on_a_breach_and_a_failing_shadow_is_left_running(
+    service: DeploymentService, registry: ModelRegistry, engine: Engine, clock: Clock, sink: MemorySink
+) -> None:
+    service.start(NAME, 2, "split", steps=[0.1], actor="alice")
+    log(engine, 1, 100, clock.advance(5))
+    log(engine, 2, 25, clock.now, errors=5)
+
+    rolled = service.evaluate(NAME, now=clock.advance(10))
+
+    assert rolled is not None and (rolled.status, rolled.share) == ("rolled_back", 0.0)
+    assert rolled.reason is not None and "error rate 20.0%" in rolled.reason
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+    assert [(a.event, a.severity) for a in sink.alerts] == [("deployment.rolled_back", "critical")]
+
+    service.start(NAME, 3, "shadow", actor="alice")
+    log(engine, 1, 100, clock.advance(5))
+    log(engine, 3, 25, clock.now, errors=25, served=False)  # computed after the response, never returned
+
+    shadow = service.evaluate(NAME, now=clock.advance(10))
+
+    assert shadow is not None and shadow.status == "active"
+    assert len(sink.alerts) == 1
+
+
 def test_stopping_a_shadow_leaves_production_alone(service: DeploymentService, registry: ModelRegistry) -> None:
     shadow = service.start(NAME, 2, "shadow", actor="alice")
     assert (shadow.share, shadow.steps) == (0.0, [0.0])
