@@ -33,6 +33,7 @@ from salescast.errors import DataValidationError, NotFoundError
 from salescast.features.frame import DS, ID
 from salescast.models.ensemble import EnsembleModel
 from salescast.registry.versions import ModelRegistry
+from salescast.serving.promotions import UsualDiscount, usual_discount
 from salescast.serving.queries import interval_of_sum
 
 Json = dict[str, Any]
@@ -122,21 +123,26 @@ def what_if(
     price_change_pct: float | None = None,
     promotion_days: list[dt.date] | None = None,
     promotion: bool | None = None,
+    promotion_discount_pct: float | None = None,
 ) -> Json:
     """One product's forecast (in `store`, or summed over the stores it sold in) under a changed plan,
     next to the baseline plan: its last known price carried forward and no promotion.
 
     The scenario sets the price (`price`, absolute, or `price_change_pct` against each store's last
     price) and promotion days (`promotion_days`, or `promotion=True` for the whole horizon); what it
-    leaves out stays as in the baseline. Sums over stores follow the interval rule of
+    leaves out stays as in the baseline. A promoted day's price is the scenario's price less
+    `promotion_discount_pct`; left out, that is the product's usual promotional discount (see
+    `salescast.serving.promotions`) when the scenario names no price, and none when it does (the price
+    named is then taken as the promoted price). Sums over stores follow the interval rule of
     `salescast.serving.queries`. `responsive_families` names the model's families whose forecast of the
     product moved with the plan (statistical families ignore prices and promotions).
     """
-    _check_inputs(version, horizon, price, price_change_pct, promotion_days, promotion)
+    _check_inputs(version, horizon, price, price_change_pct, promotion_days, promotion, promotion_discount_pct)
     series = _series_of(engine, version, product, store)
     dates = {str(uid): _future(last, horizon, version.freq) for uid, last in series["last"].items()}
     horizon_dates = sorted({day for days in dates.values() for day in days})
     promoted = _promotion_dates(promotion_days, promotion, horizon_dates)
+    discount = _promotion_discount(engine, version, product, promoted, price, price_change_pct, promotion_discount_pct)
 
     baseline_plan = _plan(dates, series["price"], set())
     scenario_price = series["price"].copy()
@@ -147,7 +153,7 @@ def what_if(
             missing = ", ".join(scenario_price.index[scenario_price.isna()])
             raise DataValidationError(f"no known price to change for {missing}; give an absolute price instead")
         scenario_price = scenario_price * (1 + price_change_pct / 100)
-    scenario_plan = _plan(dates, scenario_price, promoted)
+    scenario_plan = _plan(dates, scenario_price, promoted, discount.pct if discount else 0.0)
 
     ids = list(series.index)
     with models.predicting(version) as model:
@@ -171,6 +177,8 @@ def what_if(
             "price": price,
             "price_change_pct": price_change_pct,
             "promotion_days": [day.isoformat() for day in sorted(promoted)],
+            "promotion_discount_pct": discount.pct if discount else None,
+            "promotion_discount_source": discount.source if discount else None,
         },
         "baseline": _daily(baseline),
         "scenario_forecast": _daily(scenario),
@@ -192,6 +200,7 @@ def _check_inputs(
     price_change_pct: float | None,
     promotion_days: list[dt.date] | None,
     promotion: bool | None,
+    promotion_discount_pct: float | None,
 ) -> None:
     if not 1 <= horizon <= version.horizon:
         raise DataValidationError(
@@ -205,6 +214,32 @@ def _check_inputs(
         raise DataValidationError(f"price_change_pct must be above -100, got {price_change_pct}")
     if promotion_days is not None and promotion is not None:
         raise DataValidationError("give either promotion_days or promotion, not both")
+    if promotion_discount_pct is not None:
+        if not (np.isfinite(promotion_discount_pct) and 0 <= promotion_discount_pct < 100):
+            raise DataValidationError(
+                f"promotion_discount_pct must be from 0 to below 100, got {promotion_discount_pct}"
+            )
+        if not promotion_days and not promotion:
+            raise DataValidationError("promotion_discount_pct applies to promotion days: name some (or promotion)")
+
+
+def _promotion_discount(
+    engine: Engine,
+    version: ModelVersion,
+    product: str,
+    promoted: set[dt.date],
+    price: float | None,
+    price_change_pct: float | None,
+    promotion_discount_pct: float | None,
+) -> UsualDiscount | None:
+    """The discount on promoted days, and where it came from; None without promoted days."""
+    if not promoted:
+        return None
+    if promotion_discount_pct is not None:
+        return UsualDiscount(float(promotion_discount_pct), "request")
+    if price is not None or price_change_pct is not None:
+        return UsualDiscount(0.0, "price given")
+    return usual_discount(engine, product, version.data_end)
 
 
 def _series_of(engine: Engine, version: ModelVersion, product: str, store: str | None) -> pd.DataFrame:
@@ -271,10 +306,16 @@ def _promotion_dates(
     return days
 
 
-def _plan(dates: dict[str, list[dt.date]], prices: pd.Series, promoted: set[dt.date]) -> pd.DataFrame:
-    """future_exog: unique_id, ds, price and on_promotion for every series and future period."""
+def _plan(
+    dates: dict[str, list[dt.date]], prices: pd.Series, promoted: set[dt.date], discount_pct: float = 0.0
+) -> pd.DataFrame:
+    """future_exog: unique_id, ds, price and on_promotion for every series and future period; promoted
+    days priced `discount_pct` below the series' price."""
+    promoted_factor = 1 - discount_pct / 100
     rows = [
-        (uid, pd.Timestamp(day), prices[uid], 1.0 if day in promoted else 0.0)
+        (uid, pd.Timestamp(day), prices[uid] * promoted_factor, 1.0)
+        if day in promoted
+        else (uid, pd.Timestamp(day), prices[uid], 0.0)
         for uid, days in dates.items()
         for day in days
     ]

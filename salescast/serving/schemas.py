@@ -99,6 +99,13 @@ class WhatIfRequest(BaseModel):
     price: float | None = Field(default=None, gt=0, description="New unit price over the horizon")
     price_change_pct: float | None = Field(default=None, gt=-100, le=1000, description="Or a change vs today, %")
     promotion_days: list[dt.date] | None = Field(default=None, max_length=366, description="Days on promotion")
+    promotion_discount_pct: float | None = Field(
+        default=None,
+        ge=0,
+        lt=100,
+        description="Discount on the promotion days, %. Default: the product's usual promotional discount "
+        "(its category's if it was never promoted) when no price is given, else none",
+    )
 
     # The schema says it too (`not` both), so generated clients and contract tests know the rule.
     model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["price", "price_change_pct"]}})

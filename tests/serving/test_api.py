@@ -184,6 +184,51 @@ def test_what_if_is_computed_live_by_the_production_model(api: Api) -> None:
     assert "X-Cache" not in response.headers
 
 
+def test_a_what_if_promotion_reports_the_discount_it_assumed(api: Api) -> None:
+    sku = "P00004"  # on promotion 248 days in the generated sales (P00001 and its category never)
+    first_day = api.post(
+        "/api/v1/forecast/what-if", key="predict", json={"product": sku, "horizon": 3, "price_change_pct": 0}
+    ).json()["baseline"][0]["date"]
+
+    usual = api.post(
+        "/api/v1/forecast/what-if", key="predict", json={"product": sku, "horizon": 3, "promotion_days": [first_day]}
+    )
+    named = api.post(
+        "/api/v1/forecast/what-if",
+        key="predict",
+        json={"product": sku, "horizon": 3, "promotion_days": [first_day], "promotion_discount_pct": 30},
+    )
+    never = api.post(
+        "/api/v1/forecast/what-if",
+        key="predict",
+        json={"product": "P00001", "horizon": 3, "promotion_days": [first_day]},
+    )
+    alone = api.post(
+        "/api/v1/forecast/what-if", key="predict", json={"product": sku, "horizon": 3, "promotion_discount_pct": 30}
+    )
+    too_deep = api.post(
+        "/api/v1/forecast/what-if",
+        key="predict",
+        json={"product": sku, "horizon": 3, "promotion_days": [first_day], "promotion_discount_pct": 100},
+    )
+
+    assert usual.status_code == named.status_code == 200, usual.text
+    assert usual.json()["scenario"]["promotion_discount_source"] == "product history"
+    assert 0 < usual.json()["scenario"]["promotion_discount_pct"] < 100
+    assert (
+        named.json()["scenario"]["promotion_discount_pct"],
+        named.json()["scenario"]["promotion_discount_source"],
+    ) == (
+        30,
+        "request",
+    )
+    assert never.json()["scenario"]["promotion_discount_pct"] == 0
+    assert never.json()["scenario"]["promotion_discount_source"] == "none"
+    assert alone.status_code == too_deep.status_code == 422
+    assert "applies to promotion days" in alone.json()["detail"]
+    assert alone.headers["content-type"] == too_deep.headers["content-type"] == "application/problem+json"
+
+
 @pytest.mark.parametrize("separate_process", [False, True], ids=["thread", "process"])
 def test_served_forecasts_are_logged_in_batches_off_the_request_path(
     api_factory: ApiFactory, separate_process: bool

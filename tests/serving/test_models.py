@@ -90,7 +90,13 @@ def test_a_price_cut_raises_the_gbm_forecast(engine: Engine, served: Served, tra
     assert result["totals"]["scenario_p50"] > result["totals"]["baseline_p50"]
     assert result["totals"]["change_pct"] > 0
     assert result["responsive_families"] == ["lgbm"]
-    assert result["scenario"] == {"price": None, "price_change_pct": -30, "promotion_days": []}
+    assert result["scenario"] == {
+        "price": None,
+        "price_change_pct": -30,
+        "promotion_days": [],
+        "promotion_discount_pct": None,
+        "promotion_discount_source": None,
+    }
     assert len(result["baseline"]) == len(result["scenario_forecast"]) == HORIZON
 
 
@@ -102,7 +108,9 @@ def test_a_price_rise_lowers_it(engine: Engine, served: Served, trained: Trained
     assert result["totals"]["scenario_p50"] < result["totals"]["baseline_p50"]
 
 
-def test_promotion_days_raise_the_forecast(engine: Engine, served: Served, trained: Trained) -> None:
+def test_promotion_days_are_priced_at_the_usual_discount_and_raise_the_forecast(
+    engine: Engine, served: Served, trained: Trained
+) -> None:
     start = trained.frame.data[DS].max().date() + dt.timedelta(days=1)
     promoted = [start + dt.timedelta(days=i) for i in range(3)]
 
@@ -111,12 +119,62 @@ def test_promotion_days_raise_the_forecast(engine: Engine, served: Served, train
     )
 
     baseline, scenario = p50s(result["baseline"]), p50s(result["scenario_forecast"])
-    # The plan reaches the model on the promoted days and lifts the period. Day by day the lift is not
-    # guaranteed: in this data promotions come with a discount, and the default L1 model reads most of
-    # their effect through the price (a flag alone moved a promoted day by -2 % to +3 %).
-    assert all(s != b for s, b in zip(scenario[:3], baseline[:3], strict=True))
-    assert result["totals"]["scenario_p50"] > result["totals"]["baseline_p50"]
+    # The generator discounts promotions by 10-40 % (about 21 % on average).
+    assert result["scenario"]["promotion_discount_source"] == "product history"
+    assert 12 <= result["scenario"]["promotion_discount_pct"] <= 30
+    assert all(s > b for s, b in zip(scenario[:3], baseline[:3], strict=True))
+    assert result["totals"]["change_pct"] > 5
     assert result["scenario"]["promotion_days"] == [day.isoformat() for day in promoted]
+
+
+def test_a_named_discount_or_price_replaces_the_usual_one(engine: Engine, served: Served, trained: Trained) -> None:
+    start = trained.frame.data[DS].max().date() + dt.timedelta(days=1)
+    promoted = [start + dt.timedelta(days=i) for i in range(3)]
+    version = served.versions["lgbm"]
+
+    usual = what_if(engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted)
+    flag_only = what_if(
+        engine,
+        served.models,
+        version,
+        trained.product,
+        None,
+        HORIZON,
+        promotion_days=promoted,
+        promotion_discount_pct=0,
+    )
+    deeper = what_if(
+        engine,
+        served.models,
+        version,
+        trained.product,
+        None,
+        HORIZON,
+        promotion_days=promoted,
+        promotion_discount_pct=40,
+    )
+    priced = what_if(
+        engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted, price_change_pct=-20
+    )
+
+    assert (flag_only["scenario"]["promotion_discount_pct"], flag_only["scenario"]["promotion_discount_source"]) == (
+        0,
+        "request",
+    )
+    assert (priced["scenario"]["promotion_discount_pct"], priced["scenario"]["promotion_discount_source"]) == (
+        0,
+        "price given",
+    )
+    # The model reads a promotion mostly through its price: the flag alone moves it little.
+    totals = [r["totals"]["scenario_p50"] for r in (flag_only, usual, deeper)]
+    assert totals == sorted(totals) and totals[0] < totals[2]
+    assert abs(flag_only["totals"]["change_pct"]) < usual["totals"]["change_pct"]
+    with pytest.raises(DataValidationError, match="applies to promotion days"):
+        what_if(engine, served.models, version, trained.product, None, HORIZON, promotion_discount_pct=10)
+    with pytest.raises(DataValidationError, match="from 0 to below 100"):
+        what_if(
+            engine, served.models, version, trained.product, None, HORIZON, promotion=True, promotion_discount_pct=100
+        )
 
 
 def test_the_baseline_is_the_models_own_forecast_summed_over_stores(
