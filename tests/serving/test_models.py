@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -132,30 +133,13 @@ def test_a_named_discount_or_price_replaces_the_usual_one(engine: Engine, served
     promoted = [start + dt.timedelta(days=i) for i in range(3)]
     version = served.versions["lgbm"]
 
-    usual = what_if(engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted)
-    flag_only = what_if(
-        engine,
-        served.models,
-        version,
-        trained.product,
-        None,
-        HORIZON,
-        promotion_days=promoted,
-        promotion_discount_pct=0,
-    )
-    deeper = what_if(
-        engine,
-        served.models,
-        version,
-        trained.product,
-        None,
-        HORIZON,
-        promotion_days=promoted,
-        promotion_discount_pct=40,
-    )
-    priced = what_if(
-        engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted, price_change_pct=-20
-    )
+    def promote(**scenario: float) -> dict[str, Any]:
+        return what_if(
+            engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted, **scenario
+        )
+
+    usual, flag_only, deeper = promote(), promote(promotion_discount_pct=0), promote(promotion_discount_pct=40)
+    priced = promote(price_change_pct=-20)
 
     assert (flag_only["scenario"]["promotion_discount_pct"], flag_only["scenario"]["promotion_discount_source"]) == (
         0,
