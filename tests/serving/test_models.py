@@ -133,12 +133,20 @@ def test_a_named_discount_or_price_replaces_the_usual_one(engine: Engine, served
     promoted = [start + dt.timedelta(days=i) for i in range(3)]
     version = served.versions["lgbm"]
 
-    def promote(**scenario: float) -> dict[str, Any]:
+    def promote(discount_pct: float | None = None, price_change_pct: float | None = None) -> dict[str, Any]:
         return what_if(
-            engine, served.models, version, trained.product, None, HORIZON, promotion_days=promoted, **scenario
+            engine,
+            served.models,
+            version,
+            trained.product,
+            None,
+            HORIZON,
+            promotion_days=promoted,
+            promotion_discount_pct=discount_pct,
+            price_change_pct=price_change_pct,
         )
 
-    usual, flag_only, deeper = promote(), promote(promotion_discount_pct=0), promote(promotion_discount_pct=40)
+    usual, flag_only, deeper = promote(), promote(discount_pct=0), promote(discount_pct=40)
     priced = promote(price_change_pct=-20)
 
     assert (flag_only["scenario"]["promotion_discount_pct"], flag_only["scenario"]["promotion_discount_source"]) == (
