@@ -1,8 +1,9 @@
 """The one interface every model family and the ensemble implement.
 
 `fit(frame)` learns from a `SeriesFrame`; `predict(h, future_exog, ids)` returns one row per series (of
-`ids` when given) and future period with `p50` and the quantile columns of `QUANTILES`; `save(folder)` / `load(folder)`
-round-trip the fitted model, so that the registry, the backtest and the server never special-case a family.
+`ids` when given) and future period with `p50` and the quantile columns of `QUANTILES`;
+`save(folder)` / `load(folder)` round-trip the fitted model, so that the registry, the backtest and the
+server never special-case a family.
 """
 
 from __future__ import annotations
