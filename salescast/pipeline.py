@@ -137,6 +137,7 @@ def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel,
                 "p10": forecast["p10"],
                 "p50": forecast["p50"],
                 "p90": forecast["p90"],
+                "mean": forecast["mean"] if "mean" in forecast else forecast["p50"],
                 "method": forecast.get("method", "model"),
             }
         ).dropna(subset=["product_id", "store_id"])

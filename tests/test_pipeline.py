@@ -57,6 +57,14 @@ def test_a_first_run_registers_promotes_and_stores_forecasts(
     assert version.metrics["candidate"]["mase"] < version.metrics["baseline"]["mase"]
     # Serving answers up to a quarter ahead: more days are stored than the 14-day training horizon.
     assert result.forecasts_stored == 16 * settings.stored_forecast_days == len(stored(engine, version.id))
+    with Session(engine) as session:
+        means, medians = session.execute(
+            select(func.sum(StoredForecast.mean), func.sum(StoredForecast.p50)).where(
+                StoredForecast.version_id == version.id
+            )
+        ).one()
+    # The mean (what period totals add) sits above this intermittent demand's median.
+    assert means is not None and medians is not None and means > medians * 1.05
     assert set(result.seconds) >= {"ingest", "features", "train", "gate", "register", "promote"}
 
 

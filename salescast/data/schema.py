@@ -201,6 +201,9 @@ class StoredForecast(Base):
     p10: Mapped[float] = mapped_column(Float)
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
+    # The mean forecast (p50 plus the series' mean backtest residual): what period totals add up. Null
+    # for versions stored before it existed, which are summed by their p50.
+    mean: Mapped[float | None] = mapped_column(Float)
     method: Mapped[str] = mapped_column(String(20), default="model")  # model | cold_start
 
 

@@ -69,12 +69,15 @@ def empty_forecast() -> pd.DataFrame:
 
 
 def tidy_forecast(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sorted forecast with non-negative, non-crossing quantiles (sales cannot be negative); a `method`
-    column (model or cold_start) is kept when present."""
-    out = frame.loc[:, [*FORECAST_COLUMNS, *(["method"] if "method" in frame else [])]].copy()
+    """Sorted forecast with non-negative, non-crossing quantiles (sales cannot be negative); a `mean`
+    column (see ConformalIntervals) and a `method` column (model or cold_start) are kept when present."""
+    extra = [column for column in ("mean", "method") if column in frame]
+    out = frame.loc[:, [*FORECAST_COLUMNS, *extra]].copy()
     values = np.clip(out[["p10", "p50", "p90"]].to_numpy(dtype="float64"), 0.0, None)
     values.sort(axis=1)
     out[["p10", "p50", "p90"]] = values
+    if "mean" in out:
+        out["mean"] = np.clip(out["mean"].to_numpy(dtype="float64"), 0.0, None)
     return out.sort_values([ID, DS], kind="stable").reset_index(drop=True)
 
 
@@ -87,11 +90,18 @@ class ConformalIntervals:
     series make noisy tail quantiles, and pooling steadies them. Series without residuals of their
     own (new ones) get the pooled offsets alone. Quantile levels carry the finite-sample correction
     of split conformal prediction, ceil((n + 1) q) / n.
+
+    The same residuals give a `mean` column: p50 plus the residuals' mean, blended the same way. A p50
+    is a median, and for skewed daily demand (many zeros, a few large days) a sum of daily medians
+    falls well short of the period's total, while a sum of means does not; so period totals (the
+    rankings) add means. Intervals saved before the mean existed give mean = p50.
     """
 
     per_series: pd.DataFrame  # index unique_id; columns lo, hi
     pooled_scaled: tuple[float, float]
     scale: pd.Series  # unique_id -> mean |y| over the calibration periods
+    mean_per_series: pd.Series | None = None  # unique_id -> mean residual
+    pooled_mean_scaled: float = 0.0
 
     def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
         out = forecast.copy()
@@ -106,6 +116,13 @@ class ConformalIntervals:
         point = out["p50"].to_numpy()
         out["p10"] = np.where(modelled, point + lo, out["p10"].to_numpy() if "p10" in out else point)
         out["p90"] = np.where(modelled, point + hi, out["p90"].to_numpy() if "p90" in out else point)
+        # Read with getattr: intervals pickled before the mean existed have neither attribute.
+        own_mean = getattr(self, "mean_per_series", None)
+        if own_mean is not None:
+            pooled_mean = getattr(self, "pooled_mean_scaled", 0.0) * scale
+            series_mean = own_mean.reindex(out[ID]).to_numpy()
+            offset = np.where(np.isnan(series_mean), pooled_mean, (series_mean + pooled_mean) / 2)
+            out["mean"] = np.where(modelled, point + offset, point)
         return out
 
 
@@ -124,12 +141,15 @@ def fit_conformal(
     typical = int(counts.median()) if len(counts) else 0
     q_low, q_high = _conformal_levels(typical, low, high)
     quantiles = pd.DataFrame({"lo": grouped["residual"].quantile(q_low), "hi": grouped["residual"].quantile(q_high)})
-    per_series = quantiles[counts.reindex(quantiles.index) >= min_residuals]
+    enough = counts.reindex(quantiles.index) >= min_residuals
+    per_series = quantiles[enough]
+    mean_per_series = grouped["residual"].mean()[enough]
     scale = residuals["y"].abs().groupby(residuals[ID], sort=False).mean().replace(0.0, np.nan)
     scaled = residuals["residual"] / residuals[ID].map(scale)
     scaled = scaled[np.isfinite(scaled)]
     pooled = (float(scaled.quantile(low)), float(scaled.quantile(high))) if len(scaled) else (0.0, 0.0)
-    return ConformalIntervals(per_series, pooled, scale.fillna(0.0))
+    pooled_mean = float(scaled.mean()) if len(scaled) else 0.0
+    return ConformalIntervals(per_series, pooled, scale.fillna(0.0), mean_per_series, pooled_mean)
 
 
 class Forecaster(ABC):

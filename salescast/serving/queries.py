@@ -14,7 +14,9 @@ the actual units dated in the same number of days just before the start, [start 
 Intervals of a sum treat its terms (days, stores) as independent: the sum's p50 is the sum of the p50s,
 and its p10 and p90 lie sqrt(sum of squared distances p50 - p10, resp. p90 - p50) below and above it;
 p10 is clipped at 0 when no term's p10 is negative. Adding quantiles instead would give an interval far
-too wide for a month of days, since daily errors partly cancel.
+too wide for a month of days, since daily errors partly cancel. A period's total (the rankings) adds
+the days' mean forecasts instead of their p50s: a sum of many days is close to symmetric, so its
+median is close to its mean, while a sum of daily medians of intermittent demand falls short.
 """
 
 from __future__ import annotations

@@ -195,6 +195,7 @@ def _forecast_sums(conn: Connection, version_id: int, start: dt.date) -> list[di
             f.p10,
             f.p50,
             f.p90,
+            func.coalesce(f.mean, f.p50).label("mean"),
             f.method,
         )
         .where(
@@ -210,7 +211,9 @@ def _forecast_sums(conn: Connection, version_id: int, start: dt.date) -> list[di
         facts.c.product_id,
         facts.c.store_id,
         facts.c.slice,
-        func.sum(facts.c.p50),
+        # A period's central value adds the days' means (a sum of medians falls short); its spread
+        # comes from the days' quantiles around their p50 (rule in salescast.serving.queries).
+        func.sum(facts.c.mean),
         func.sum((facts.c.p50 - facts.c.p10) * (facts.c.p50 - facts.c.p10)),
         func.sum((facts.c.p90 - facts.c.p50) * (facts.c.p90 - facts.c.p50)),
         func.min(facts.c.p10),

@@ -142,3 +142,34 @@ def spy_on_series_forecast(model: Forecaster) -> list[int]:
 
     model._predict = counting  # type: ignore[method-assign]
     return counts
+
+
+def test_the_mean_column_adds_the_blended_mean_residual_and_cold_starts_keep_their_p50() -> None:
+    from salescast.models.base import fit_conformal
+
+    # Series a: residuals +1 and +3 (mean 2); series b: too few residuals of its own.
+    residuals = pd.DataFrame(
+        {
+            "unique_id": ["a"] * 14 + ["b"] * 2,
+            "y": [10.0] * 14 + [10.0] * 2,
+            "residual": [1.0, 3.0] * 7 + [4.0, 4.0],
+        }
+    )
+    intervals = fit_conformal(residuals)
+    # Pooled: every residual over its series' mean |y| (10): 36 / 16 / 10, so 2.25 at a scale of 10.
+    assert intervals.pooled_mean_scaled == pytest.approx(0.225)
+    forecast = pd.DataFrame(
+        {
+            "unique_id": ["a", "b", "c", "a"],
+            "ds": pd.to_datetime(["2026-01-01"] * 4),
+            "p50": [5.0, 5.0, 5.0, 5.0],
+            "method": ["model", "model", "model", "cold_start"],
+        }
+    )
+
+    out = intervals.apply(forecast)
+
+    # a: (own 2 + pooled 2.25) / 2; b and c: pooled alone, c at the median scale (10); a cold start: its p50.
+    np.testing.assert_allclose(out["mean"], [7.125, 7.25, 7.25, 5.0])
+    del intervals.mean_per_series  # as intervals pickled before the mean existed
+    assert "mean" not in intervals.apply(forecast)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 
 from salescast.config import Settings
 from salescast.data.ingest import ingest_file
@@ -164,6 +164,31 @@ def test_stored_forecasts_read_back_exactly_as_the_model_predicted(
     }
     assert count == len(predicted) == len(stored)
     assert stored == expected  # floats exactly: COPY's text round-trips every double
+
+
+def test_period_totals_add_the_daily_means_and_old_rows_their_p50(
+    engine: Engine, registry: ModelRegistry, trained: Trained, tmp_path: Path
+) -> None:
+    version = register(registry, trained.frame, tmp_path / "v1")
+    store_forecasts(engine, version, trained.model, QUARTER)
+    f = StoredForecast
+    with engine.begin() as conn:
+        conn.execute(update(f).where(f.version_id == version.id).values(mean=None))  # as stored before means
+        store_rankings(conn, version.id)
+    by_median = by_sku(queries.top_products(engine, version.id, "month", None, None, 10, "units"))
+
+    with engine.begin() as conn:
+        conn.execute(update(f).where(f.version_id == version.id).values(mean=f.p50 + 1.0))
+        store_rankings(conn, version.id)
+    by_mean = by_sku(queries.top_products(engine, version.id, "month", None, None, 10, "units"))
+
+    assert by_mean.keys() == by_median.keys()
+    for sku, product in by_mean.items():
+        days_in_stores = 30 * 2  # a month of daily forecasts in each of the 2 stores
+        before, after = by_median[sku]["units"], product["units"]
+        assert after["p50"] == pytest.approx(before["p50"] + days_in_stores, abs=1e-6)
+        # The spread around it still comes from the quantiles.
+        assert after["p90"] - after["p50"] == pytest.approx(before["p90"] - before["p50"], abs=1e-6)
 
 
 def test_restoring_a_version_replaces_its_rankings(
