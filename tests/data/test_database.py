@@ -41,7 +41,7 @@ def test_unsupported_or_unreachable_databases_are_clear_errors() -> None:
         open_database("postgresql+psycopg://nobody@127.0.0.1:9/none")
 
 
-def test_the_latest_migration_goes_down_and_up_again_keeping_rows(engine: Engine) -> None:
+def test_the_latest_migrations_go_down_and_up_again_keeping_rows(engine: Engine) -> None:
     import datetime as dt
 
     from alembic import command
