@@ -148,6 +148,7 @@ def interval_columns() -> list[ColumnElement[Any]]:
     f = StoredForecast
     return [
         func.sum(f.p50).label("p50"),
+        func.sum(func.coalesce(f.mean, f.p50)).label("mean"),
         func.sum((f.p50 - f.p10) * (f.p50 - f.p10)).label("low_squares"),
         func.sum((f.p90 - f.p50) * (f.p90 - f.p50)).label("high_squares"),
         func.min(f.p10).label("min_p10"),
@@ -312,6 +313,7 @@ def product_forecast(
             {
                 "date": row.date.isoformat(),
                 **interval_of_sum(row.p50, row.low_squares, row.high_squares, row.min_p10),
+                "mean": _units(row.mean),
                 "method": "cold_start" if row.cold_start else "model",
             }
             for row in daily

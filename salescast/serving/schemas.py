@@ -71,6 +71,9 @@ class ForecastDay(BaseModel):
     p10: float
     p50: float
     p90: float
+    mean: float = Field(
+        description="The mean forecast: the days' means add up to a period's total, their p50s fall short"
+    )
     method: Literal["model", "cold_start"]
 
 
@@ -99,6 +102,7 @@ class WhatIfRequest(BaseModel):
     price: float | None = Field(default=None, gt=0, description="New unit price over the horizon")
     price_change_pct: float | None = Field(default=None, gt=-100, le=1000, description="Or a change vs today, %")
     promotion_days: list[dt.date] | None = Field(default=None, max_length=366, description="Days on promotion")
+    promotion: bool | None = Field(default=None, description="true: every day of the horizon on promotion")
     promotion_discount_pct: float | None = Field(
         default=None,
         ge=0,

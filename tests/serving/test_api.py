@@ -46,6 +46,17 @@ def test_top_products_names_the_version_and_is_cached_until_the_version_changes(
     assert after.json()["model_version"] == 2
 
 
+def test_a_products_daily_means_add_up_to_its_top_products_month(api: Api) -> None:
+    top = api.get(TOP, params={"limit": 1}).json()["products"][0]
+
+    days = api.get(f"/api/v1/forecast/products/{top['product_id']}", params={"horizon": 30}).json()["forecast"]
+
+    assert len(days) == 30
+    assert sum(day["mean"] for day in days) == pytest.approx(top["units"]["p50"], abs=0.05)
+    # The means were stored beside the medians, and add up to more than they do.
+    assert sum(day["mean"] for day in days) > sum(day["p50"] for day in days)
+
+
 def test_a_product_forecast_has_daily_intervals_and_recent_history(api: Api) -> None:
     sku = api.get("/api/v1/products", params={"page_size": 1}).json()["items"][0]["product_id"]
 
@@ -222,6 +233,14 @@ def test_a_what_if_promotion_reports_the_discount_it_assumed(api: Api) -> None:
         30,
         "request",
     )
+    whole = api.post("/api/v1/forecast/what-if", key="predict", json={"product": sku, "horizon": 3, "promotion": True})
+    both = api.post(
+        "/api/v1/forecast/what-if",
+        key="predict",
+        json={"product": sku, "horizon": 3, "promotion": True, "promotion_days": [first_day]},
+    )
+    assert len(whole.json()["scenario"]["promotion_days"]) == 3 and both.status_code == 422
+    assert "not both" in both.json()["detail"]
     assert never.json()["scenario"]["promotion_discount_pct"] == 0
     assert never.json()["scenario"]["promotion_discount_source"] == "none"
     assert alone.status_code == too_deep.status_code == 422

@@ -237,6 +237,7 @@ def test_product_forecast_sums_its_stores_per_day_with_its_history(engine: Engin
     assert [day["date"] for day in result["forecast"]] == ["2024-04-01", "2024-04-02", "2024-04-03"]
     assert {k: v for k, v in result["forecast"][0].items() if k != "date"} == {
         **interval(1, [(8, 10, 13), (4, 5, 7)]),
+        "mean": 15.0,  # no mean stored (as before means existed): the p50s
         "method": "model",
     }
     assert result["history"] == [{"date": "2024-03-30", "units": 10.0}, {"date": "2024-03-31", "units": 10.0}]
@@ -245,7 +246,9 @@ def test_product_forecast_sums_its_stores_per_day_with_its_history(engine: Engin
 def test_product_forecast_of_one_store(engine: Engine, shop: Shop) -> None:
     result = queries.product_forecast(engine, shop.version, "PHN-1", "S2", horizon=1, history_days=1)
 
-    assert result["forecast"] == [{"date": "2024-04-01", "p10": 4.0, "p50": 5.0, "p90": 7.0, "method": "model"}]
+    assert result["forecast"] == [
+        {"date": "2024-04-01", "p10": 4.0, "p50": 5.0, "p90": 7.0, "mean": 5.0, "method": "model"}
+    ]
     assert result["history"] == [{"date": "2024-03-31", "units": 2.0}]
     assert result["store"] == "S2"
 

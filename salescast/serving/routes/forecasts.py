@@ -86,6 +86,7 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
             price=body.price,
             price_change_pct=body.price_change_pct,
             promotion_days=body.promotion_days,
+            promotion=body.promotion,
             promotion_discount_pct=body.promotion_discount_pct,
         )
 
