@@ -1,4 +1,4 @@
-"""Bulk inserts of a data frame into one table, inside the caller's transaction.
+"""Bulk inserts of a data frame (or Arrow table) into one table, inside the caller's transaction.
 
 PostgreSQL gets the rows by COPY (Arrow writes the CSV); SQLite by one prepared INSERT run for every
 row, from plain tuples. Both go around the ORM's per-row dictionaries, which cost more than the
@@ -28,20 +28,25 @@ def insert_frame(conn: Connection, model: type[Base], frame: pd.DataFrame) -> in
     unknown = [column for column in frame.columns if column not in table.c]
     if unknown:
         raise ValueError(f"{table.name} has no column {', '.join(map(str, unknown))}")
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    names = ", ".join(str(column) for column in frame.columns)
+    insert_arrow(conn, table.name, pa.Table.from_pandas(frame, preserve_index=False))
+    return len(frame)
+
+
+def insert_arrow(conn: Connection, table_name: str, rows: pa.Table) -> None:
+    """Insert `rows` (an Arrow table whose column names are `table_name`'s) as insert_frame does; for
+    tables outside the ORM's models too (a load's staging table)."""
+    names = ", ".join(rows.column_names)
     if conn.dialect.name == "postgresql":
         buffer = io.BytesIO()
-        pa_csv.write_csv(arrow, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+        pa_csv.write_csv(rows, buffer, write_options=pa_csv.WriteOptions(include_header=False))
         raw = conn.connection.driver_connection
         assert raw is not None, "a live connection inside the caller's transaction"
         # In CSV COPY an unquoted empty field is NULL and a quoted one an empty string, as Arrow writes them.
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table_name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buffer.getbuffer())
-        return len(frame)
-    # SQLite keeps dates as ISO text (as SQLAlchemy's Date type writes them).
-    columns = [pc.cast(column, pa.string()) if pa.types.is_date(column.type) else column for column in arrow.columns]
+        return
+    # SQLite keeps dates as ISO text (as SQLAlchemy's Date type writes them) and booleans as 0/1.
+    columns = [pc.cast(column, pa.string()) if pa.types.is_date(column.type) else column for column in rows.columns]
     placeholders = ", ".join("?" * len(columns))
-    rows = list(zip(*(column.to_pylist() for column in columns), strict=True))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})", rows)
-    return len(frame)
+    values = list(zip(*(column.to_pylist() for column in columns), strict=True))
+    conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({placeholders})", values)

@@ -1,21 +1,21 @@
 """A per-load staging table and the set-based SQL that moves it into the sales store.
 
-Validated rows are staged first (COPY on PostgreSQL, executemany on SQLite); categories, stores,
-products and sales facts are then upserted by a few statements, all inside the caller's transaction.
+Validated rows are staged first (salescast.data.bulk: COPY on PostgreSQL, executemany on SQLite);
+categories, stores, products and sales facts are then upserted by a few statements, all inside the
+caller's transaction.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, text
 
+from salescast.data.bulk import insert_arrow
 from salescast.data.fields import STAGED_COLUMNS
 
 STAGING = "salescast_staging"
@@ -61,29 +61,7 @@ def _arrow_rows(rows: pd.DataFrame) -> pa.Table:
 def stage_rows(conn: Connection, rows: pd.DataFrame) -> None:
     if rows.empty:
         return
-    table = _arrow_rows(rows)
-    if conn.dialect.name == "postgresql":
-        _copy_rows(conn, table)
-        return
-    # SQLite stores dates as ISO text (as SQLAlchemy's Date type does) and booleans as 0/1.
-    columns = [
-        pc.cast(table.column(name), pa.string()) if name == "date" else table.column(name) for name in STAGED_COLUMNS
-    ]
-    placeholders = ", ".join("?" * len(STAGED_COLUMNS))
-    conn.exec_driver_sql(
-        f"INSERT INTO {STAGING} VALUES ({placeholders})", list(zip(*(c.to_pylist() for c in columns), strict=True))
-    )
-
-
-def _copy_rows(conn: Connection, table: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
-    raw = conn.connection.driver_connection
-    assert raw is not None, "a live connection inside the load's transaction"
-    columns = ", ".join(STAGED_COLUMNS)
-    # In CSV COPY an unquoted empty field is NULL and a quoted one an empty string, as Arrow writes them.
-    with raw.cursor() as cursor, cursor.copy(f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(buffer.getbuffer())
+    insert_arrow(conn, STAGING, _arrow_rows(rows))
 
 
 @dataclass
