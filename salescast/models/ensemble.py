@@ -150,14 +150,16 @@ class EnsembleModel(Forecaster):
         """`predict`'s forecast and, by name, the forecasts of the weighted members it blended (of the
         same series; a new series has none), from one prediction of each member."""
         wanted = self._check_predict(h, ids)
-        members = self._member_forecasts(h, future_exog, wanted)
-        forecast = self._finish(self._blend(members, h, wanted), wanted)
+        new = self._new_series(wanted)
+        members = self._member_forecasts(h, future_exog, wanted, new)
+        forecast = self._finish(self._blend(members, h, new), wanted)
         if wanted is not None:
             members = {name: f[f[ID].isin(wanted)].reset_index(drop=True) for name, f in members.items()}
         return forecast, members
 
     def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
-        return self._blend(self._member_forecasts(h, future_exog, ids), h, ids)
+        new = self._new_series(ids)
+        return self._blend(self._member_forecasts(h, future_exog, ids, new), h, new)
 
     def _new_series(self, ids: frozenset[str] | None) -> SeriesFrame | None:
         """The new (cold-start) series among `ids` (None: all of them); None when there are none."""
@@ -166,22 +168,22 @@ class EnsembleModel(Forecaster):
         return self._new.subset(sorted(ids)) if not ids.isdisjoint(self._new.ids) else None
 
     def _member_forecasts(
-        self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None
+        self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None, new: SeriesFrame | None
     ) -> dict[str, pd.DataFrame]:
         # A new series' forecast is its category's profile over every established series' forecast:
-        # asking for one means forecasting them all.
-        member_ids = ids if self._new_series(ids) is None else None
+        # asking for one (`new`, the new series among `ids`) means forecasting them all.
+        member_ids = ids if new is None else None
         return {
             name: self.members[name].predict(h, future_exog, member_ids)
             for name, weight in self.weights.items()
             if weight != 0
         }
 
-    def _blend(self, members: dict[str, pd.DataFrame], h: int, ids: frozenset[str] | None) -> pd.DataFrame:
+    def _blend(self, members: dict[str, pd.DataFrame], h: int, new: SeriesFrame | None) -> pd.DataFrame:
+        """The members' weighted p50s, and the cold-start forecasts of the new series `new`."""
         weighted = [f[[ID, DS, "p50"]].assign(p50=f["p50"] * self.weights[name]) for name, f in members.items()]
         combined = pd.concat(weighted).groupby([ID, DS], sort=False, as_index=False)[["p50"]].sum()
         combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method="model")
-        new = self._new_series(ids)
         if new is None:
             return combined
         cold = cold_start_forecast(new, self._level, combined, self._static, h)
