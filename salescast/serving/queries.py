@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from salescast.data.schema import ALL_STORES, Category, ForecastRanking, Product, SalesFact, Store, StoredForecast
 from salescast.errors import DataValidationError, NotFoundError
 from salescast.serving.rankings import PERIOD_DAYS as PERIOD_DAYS  # the periods, defined where they are summed
-from salescast.serving.rankings import ensure_rankings, first_product, forecast_start_in, has_rankings
+from salescast.serving.rankings import ensure_rankings, first_product, forecast_start_in, has_rankings, mean_units
 
 TimePeriod = Literal["week", "month", "quarter"]
 RankBy = Literal["units", "revenue"]
@@ -148,7 +148,7 @@ def interval_columns() -> list[ColumnElement[Any]]:
     f = StoredForecast
     return [
         func.sum(f.p50).label("p50"),
-        func.sum(func.coalesce(f.mean, f.p50)).label("mean"),
+        func.sum(mean_units()).label("mean"),
         func.sum((f.p50 - f.p10) * (f.p50 - f.p10)).label("low_squares"),
         func.sum((f.p90 - f.p50) * (f.p90 - f.p50)).label("high_squares"),
         func.min(f.p10).label("min_p10"),

@@ -37,6 +37,12 @@ from salescast.data.schema import (
 
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91}
 
+
+def mean_units() -> ColumnElement[float]:
+    """A stored forecast's mean, what totals add up; its p50 for rows stored before means existed."""
+    return func.coalesce(StoredForecast.mean, StoredForecast.p50)
+
+
 # Periods nest (a week lies within the month, the month within the quarter): the facts are summed once
 # per slice between consecutive period ends, and a period is the sum of its slices.
 _PERIODS = sorted(PERIOD_DAYS.items(), key=lambda item: item[1])
@@ -195,7 +201,7 @@ def _forecast_sums(conn: Connection, version_id: int, start: dt.date) -> list[di
             f.p10,
             f.p50,
             f.p90,
-            func.coalesce(f.mean, f.p50).label("mean"),
+            mean_units().label("mean"),
             f.method,
         )
         .where(
