@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -375,11 +375,7 @@ class DeploymentService:
     ) -> Deployment:
         target = self.registry.aliasable(deployment.name, deployment.candidate_version, PRODUCTION)
         label = f"deployment #{deployment.id} completed: {reason}"
-
-        def flip(conn: Connection) -> None:
-            self.registry.set_alias_in(conn, target, PRODUCTION, actor, label)
-
-        if self._finish(deployment, at_step, "completed", 1.0, reason, now, actor, label, also=flip):
+        if self._finish(deployment, at_step, "completed", 1.0, reason, now, actor, label, promote=target):
             self._count(deployment.name, "completed")
             logger.info("deployment.completed %s #%s v%s", deployment.name, deployment.id, deployment.candidate_version)
         return self.get(deployment.id)
@@ -424,17 +420,17 @@ class DeploymentService:
         now: dt.datetime,
         actor: str,
         alias_reason: str,
-        also: Callable[[Connection], None] | None = None,
+        promote: ModelVersion | None = None,
     ) -> bool:
         """End an active deployment; True only for the one caller whose UPDATE did it. In the same
-        transaction: `also` (the production flip of a completion) and the removal of the challenger
-        alias while it still points at the candidate (pointed elsewhere by hand meanwhile, it is not
-        ours to remove). So a crash leaves the deployment either active with its aliases as they were,
-        or ended with its aliases moved, never ended with production not moved."""
+        transaction: production moves to `promote` (the candidate, when a deployment completes), and the
+        challenger alias is removed while it still points at the candidate (pointed elsewhere by hand
+        meanwhile, it is not ours to remove). So a crash leaves the deployment either active with its
+        aliases as they were, or ended with its aliases moved, never ended with production not moved."""
         conditions: list[Any] = [Deployment.id == deployment.id, Deployment.status == "active"]
         if step is not None:
             conditions.append(Deployment.step == step)
-        candidate_id = self.registry.version(deployment.name, deployment.candidate_version).id
+        candidate = promote or self.registry.version(deployment.name, deployment.candidate_version)
 
         def attempt() -> bool:
             with self.engine.begin() as conn:
@@ -445,10 +441,10 @@ class DeploymentService:
                 ).rowcount
                 if not changed:
                     return False
-                if also is not None:
-                    also(conn)
+                if promote is not None:
+                    self.registry.set_alias_in(conn, promote, PRODUCTION, actor, alias_reason)
                 self.registry.remove_alias_in(
-                    conn, deployment.name, CHALLENGER, actor, alias_reason, only_if_at=candidate_id
+                    conn, deployment.name, CHALLENGER, actor, alias_reason, only_if_at=candidate.id
                 )
                 return True
 
