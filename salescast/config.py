@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # Small batches keep the writer's bursts of CPU short: at 100 the slowest 1 % of cached answers were
     # about 25 % faster than at 500 (bench/serve.py, 2 cores shared with the load generator).
     prediction_log_batch: int = Field(default=100, gt=0, description="Prediction-log rows written per batch.")
+    prediction_log_max_batch: int = Field(
+        default=5_000,
+        gt=0,
+        description="Most rows in one write, taken when more than a batch waits (a busy server's log catches up).",
+    )
     prediction_log_flush_seconds: float = Field(default=1.0, gt=0, description="Longest wait before a write.")
     prediction_log_process: bool = Field(
         default=True,

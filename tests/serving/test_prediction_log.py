@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from salescast.config import Settings
 from salescast.data.database import as_utc, make_engine, migrate
 from salescast.data.schema import PredictionLogEntry
+from salescast.errors import ConfigurationError
 from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.serving.log_inserters import CHUNK_RECORDS, COLUMNS, ProcessInserter, _send_in_chunks
 from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
@@ -124,6 +125,27 @@ def test_records_logged_from_many_threads_are_all_written_in_few_batches(
         12.5,
         None,
     )
+
+
+def test_a_backlog_is_written_in_batches_of_up_to_max_batch(engine: Engine, separate_process: bool) -> None:
+    writer = PredictionLogWriter(
+        engine, batch_size=100, max_batch=1000, flush_seconds=60, max_pending=10_000, separate_process=separate_process
+    )
+    for n in range(2500):  # logged before the writer runs: a log that has fallen behind
+        writer.log(record(n))
+    with writer:
+        assert writer.flush(timeout=30)
+        for n in range(2500, 2550):  # then less than a batch: written by the flush, alone
+            writer.log(record(n))
+        assert writer.flush(timeout=30)
+
+    assert (writer.stats().written, writer.stats().batches) == (2550, 4)  # 1000 + 1000 + 500, then 50
+    assert request_ids(engine) == [f"r-{n:04d}" for n in range(2550)]
+
+
+def test_the_largest_batch_cannot_be_below_the_batch_size(engine: Engine) -> None:
+    with pytest.raises(ConfigurationError, match=r"largest batch \(50\) is below the batch size \(100\)"):
+        PredictionLogWriter(engine, batch_size=100, max_batch=50, flush_seconds=1, max_pending=1000)
 
 
 def test_close_writes_what_is_pending_and_later_records_are_dropped(engine: Engine, separate_process: bool) -> None:
@@ -306,11 +328,19 @@ def test_an_in_memory_database_is_written_from_the_thread(tmp_path: Path) -> Non
 
 
 def test_make_prediction_log_takes_its_sizes_from_the_settings(engine: Engine) -> None:
-    settings = Settings(prediction_log_batch=7, prediction_log_flush_seconds=0.5, prediction_log_max_pending=70)
+    settings = Settings(
+        prediction_log_batch=7,
+        prediction_log_max_batch=700,
+        prediction_log_flush_seconds=0.5,
+        prediction_log_max_pending=70,
+    )
 
     writer = make_prediction_log(engine, settings)
 
-    assert (writer.batch_size, writer.flush_seconds, writer.max_pending) == (7, 0.5, 70)
+    assert (writer.batch_size, writer.max_batch, writer.flush_seconds, writer.max_pending) == (7, 700, 0.5, 70)
+    # A largest batch set below the batch size is taken as the batch size, not refused at start-up.
+    small = make_prediction_log(engine, Settings(prediction_log_batch=500, prediction_log_max_batch=100))
+    assert (small.batch_size, small.max_batch) == (500, 500)
 
 
 @dataclass
