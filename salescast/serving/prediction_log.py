@@ -27,7 +27,15 @@ from sqlalchemy import Engine
 from salescast.data.database import as_utc
 from salescast.errors import ConfigurationError
 from salescast.monitoring.metrics import PREDICTIONS_DROPPED, PREDICTIONS_LOGGED, PREDICTIONS_PENDING
-from salescast.serving.log_inserters import BatchInserter, Inserter, InsertOutcome, ProcessInserter, shareable
+from salescast.serving.log_inserters import (
+    BatchInserter,
+    Inserter,
+    InsertOutcome,
+    LogRow,
+    ProcessInserter,
+    shareable,
+    waiting_row,
+)
 
 if TYPE_CHECKING:
     from salescast.config import Settings
@@ -117,9 +125,11 @@ class PredictionLogWriter:
         self.max_retry_seconds = max_retry_seconds
         self.warn_every_seconds = warn_every_seconds
         self._wake = threading.Condition(threading.Lock())
-        # (sequence number, record), oldest first; the sequence numbers let flush() wait for "all until now".
-        self._pending: deque[tuple[int, PredictionRecord]] = deque()
-        self._in_flight: list[tuple[int, PredictionRecord]] = []
+        # Records as waiting_row makes them, (sequence number, *values), oldest first; the sequence numbers
+        # let flush() wait for "all until now". Records as they come made every full collection of a
+        # server process walk all of those waiting (see waiting_row).
+        self._pending: deque[LogRow] = deque()
+        self._in_flight: list[LogRow] = []
         self._next_seq = 0
         # flush() wants every row before this sequence number written now, whatever the batch size...
         self._flush_target = 0
@@ -144,7 +154,7 @@ class PredictionLogWriter:
                 if self._closing:
                     self._drop(1, was_pending=False)
                     return
-                self._pending.append((self._next_seq, record))
+                self._pending.append(waiting_row(self._next_seq, record))
                 self._next_seq += 1
                 PREDICTIONS_PENDING.inc()
                 if len(self._pending) > self.max_pending:
@@ -251,7 +261,7 @@ class PredictionLogWriter:
                 self._retry_now = False
                 while len(self._in_flight) < self.max_batch and self._pending:
                     self._in_flight.append(self._pending.popleft())
-                batch = [record for _, record in self._in_flight]
+                batch = [row[1:] for row in self._in_flight]
             outcome = self._inserter.insert(batch)
             ok = outcome.error is None
             with self._wake:
@@ -274,11 +284,8 @@ class PredictionLogWriter:
 
     def _oldest_unsettled(self) -> int:
         # In-flight rows are always older than buffered ones (taken from the front, put back at the front).
-        if self._in_flight:
-            return self._in_flight[0][0]
-        if self._pending:
-            return self._pending[0][0]
-        return self._next_seq
+        oldest = self._in_flight or self._pending
+        return int(oldest[0][0]) if oldest else self._next_seq
 
     def _settle_prefix(self, outcome: InsertOutcome) -> None:
         """The first `outcome.settled` in-flight rows are done: `outcome.refused` of them dropped, the rest

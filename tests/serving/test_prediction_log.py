@@ -4,6 +4,7 @@ and variant_stats, which rollouts read from the log."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import pickle
 import signal
@@ -141,6 +142,20 @@ def test_a_backlog_is_written_in_batches_of_up_to_max_batch(engine: Engine, sepa
 
     assert (writer.stats().written, writer.stats().batches) == (2550, 4)  # 1000 + 1000 + 500, then 50
     assert request_ids(engine) == [f"r-{n:04d}" for n in range(2550)]
+
+
+def test_a_backlog_of_records_leaves_the_garbage_collector_nothing_to_walk(engine: Engine) -> None:
+    # A full collection walks every tracked object; records waiting by the ten thousand must not be any.
+    writer = PredictionLogWriter(engine, batch_size=100, flush_seconds=60, max_pending=100_000)
+    writer.log(record(0, params={"product": "A", "plan": ["2025-03-01"]}))  # what a first call imports
+    gc.collect()
+    tracked_before = len(gc.get_objects())
+    for n in range(1, 10_001):
+        writer.log(record(n, params={"product": "A", "plan": ["2025-03-01"]} if n % 2 else {"i": n}))
+    gc.collect()
+
+    assert writer.stats().pending == 10_001
+    assert len(gc.get_objects()) - tracked_before < 500  # two a record, 20,000, as (sequence, named tuple)
 
 
 def test_the_largest_batch_cannot_be_below_the_batch_size(engine: Engine) -> None:
