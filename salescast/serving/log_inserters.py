@@ -59,21 +59,20 @@ class InsertOutcome:
 
 
 # A record's values in COLUMNS order: a PredictionRecord, or the plain tuple it travels as, where params
-# may be JSON text already (see waiting_row).
+# and result may be JSON text already (see waiting_row).
 LogRow = tuple[Any, ...]
-_PARAMS = 8  # the position of params in COLUMNS
 # JSON texts of recent params, by their (name, value) pairs: most requests of a busy route repeat them.
 _params_texts: dict[tuple[tuple[str, Any], ...], str] = {}
 _PARAMS_TEXTS_MAX = 1024
 
 
 def waiting_row(sequence: int, record: LogRow) -> LogRow:
-    """`(sequence, *record)`, a flat tuple with params as JSON text where they are JSON: what the garbage
-    collector stops tracking. It never stops tracking a named tuple, nor a tuple that holds a dict (even
-    one it does not track) or a tuple it still tracks, and each full collection walks every tracked
-    object: with 25,000 records waiting as (sequence, named tuple) pairs, one took 15-35 ms of a server
-    process's CPU, and the slowest 1 % of cached answers went from about 4 to 9-25 ms."""
-    params = record[_PARAMS]
+    """`(sequence, *record)`, a flat tuple with params and result as JSON text where they are JSON: what
+    the garbage collector stops tracking. It never stops tracking a named tuple, nor a tuple that holds
+    a dict (even one it does not track) or a tuple it still tracks, and each full collection walks every
+    tracked object: with 25,000 records waiting as (sequence, named tuple) pairs, one took 15-35 ms of a
+    server process's CPU, and the slowest 1 % of cached answers went from about 4 to 9-25 ms."""
+    params, result = record[_PARAMS], record[_RESULT]
     if type(params) is dict:
         try:
             key = tuple(params.items())
@@ -86,7 +85,10 @@ def waiting_row(sequence: int, record: LogRow) -> LogRow:
         except (TypeError, ValueError):  # unhashable values (a list) or no JSON: left as they are
             with contextlib.suppress(TypeError, ValueError):
                 params = json.dumps(params)
-    return (sequence, *record[:_PARAMS], params, *record[_PARAMS + 1 :])
+    if type(result) is dict:  # a shadow's summary
+        with contextlib.suppress(TypeError, ValueError):
+            result = json.dumps(result)
+    return (sequence, *record[:_PARAMS], params, *record[_PARAMS + 1 : _RESULT], result)
 
 
 class Inserter(Protocol):
@@ -112,6 +114,7 @@ COLUMNS = (
     "latency_ms",
     "result",
 )
+_PARAMS, _RESULT = COLUMNS.index("params"), COLUMNS.index("result")
 
 
 class RowEncoder:
@@ -151,7 +154,7 @@ class RowEncoder:
                     text,
                     status,
                     ms,
-                    None if result is None else json.dumps(result),
+                    result if result is None or type(result) is str else json.dumps(result),
                 )
             )
         return rows

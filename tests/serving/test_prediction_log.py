@@ -151,7 +151,8 @@ def test_a_backlog_of_records_leaves_the_garbage_collector_nothing_to_walk(engin
     gc.collect()
     tracked_before = len(gc.get_objects())
     for n in range(1, 10_001):
-        writer.log(record(n, params={"product": "A", "plan": ["2025-03-01"]} if n % 2 else {"i": n}))
+        params = {"product": "A", "plan": ["2025-03-01"]} if n % 2 else {"i": n}
+        writer.log(record(n, params=params, result={"p50": [1.0, 2.0]} if n % 3 == 0 else None))
     gc.collect()
 
     assert writer.stats().pending == 10_001
