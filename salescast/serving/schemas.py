@@ -111,13 +111,43 @@ class WhatIfRequest(BaseModel):
         "(its category's if it was never promoted) when no price is given, else none",
     )
 
-    # The schema says it too (`not` both), so generated clients and contract tests know the rule.
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["price", "price_change_pct"]}})
+    # The schema states the rules between fields too, so that generated clients and contract tests know
+    # them: a price or a change, not both; promotion days or the whole horizon, not both; a discount
+    # only with promotion days.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                {"not": {"required": ["price", "price_change_pct"]}},
+                {"not": {"required": ["promotion_days", "promotion"]}},
+                {
+                    "if": {
+                        "required": ["promotion_discount_pct"],
+                        "properties": {"promotion_discount_pct": {"type": "number"}},
+                    },
+                    "then": {
+                        "anyOf": [
+                            {
+                                "required": ["promotion_days"],
+                                "properties": {"promotion_days": {"type": "array", "minItems": 1}},
+                            },
+                            {"required": ["promotion"], "properties": {"promotion": {"const": True}}},
+                        ]
+                    },
+                },
+            ]
+        },
+    )
 
     @model_validator(mode="after")
-    def _one_price(self) -> WhatIfRequest:
-        if self.price is not None and self.price_change_pct is not None:
+    def _consistent(self) -> WhatIfRequest:
+        given = self.model_fields_set  # as the schema's `required`: a field sent as null is given
+        if {"price", "price_change_pct"} <= given:
             raise ValueError("give price or price_change_pct, not both")
+        if {"promotion_days", "promotion"} <= given:
+            raise ValueError("give either promotion_days or promotion, not both")
+        if self.promotion_discount_pct is not None and not self.promotion_days and not self.promotion:
+            raise ValueError("promotion_discount_pct applies to promotion days: name some (or promotion)")
         return self
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema_rs import Draft202012Validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -193,6 +195,30 @@ def test_what_if_is_computed_live_by_the_production_model(api: Api) -> None:
     assert body["responsive_families"] == ["lgbm"]
     assert body["totals"]["scenario_p50"] != body["totals"]["baseline_p50"]
     assert "X-Cache" not in response.headers
+
+
+def test_the_what_if_schema_states_the_rules_between_fields_as_the_server_applies_them(api: Api) -> None:
+    schema = api.get("/api/v1/openapi.json").json()["components"]["schemas"]["WhatIfRequest"]
+    validator = Draft202012Validator(schema)
+    first_day = api.post(
+        "/api/v1/forecast/what-if", key="predict", json={"product": "P00004", "horizon": 3, "price_change_pct": 0}
+    ).json()["baseline"][0]["date"]
+    cases: dict[str, tuple[dict[str, Any], bool]] = {
+        "a price and a change": ({"price": 5, "price_change_pct": 3}, False),
+        "a price and a null change": ({"price": 5, "price_change_pct": None}, False),
+        "promotion days and the whole horizon": ({"promotion": True, "promotion_days": [first_day]}, False),
+        "a discount alone": ({"promotion_discount_pct": 10}, False),
+        "a discount and no promotion days": ({"promotion_days": [], "promotion_discount_pct": 10}, False),
+        "a discount and promotion false": ({"promotion": False, "promotion_discount_pct": 10}, False),
+        "a discount with promotion days": ({"promotion_days": [first_day], "promotion_discount_pct": 10}, True),
+        "a discount over the whole horizon": ({"promotion": True, "promotion_discount_pct": 10}, True),
+        "a price and promotion days": ({"price": 5, "promotion_days": [first_day]}, True),
+    }
+    for case, (fields, valid) in cases.items():
+        body = {"product": "P00004", "horizon": 3, **fields}
+        answer = api.post("/api/v1/forecast/what-if", key="predict", json=body)
+        assert validator.is_valid(body) is valid, case
+        assert answer.status_code == (200 if valid else 422), (case, answer.text)
 
 
 def test_a_what_if_promotion_reports_the_discount_it_assumed(api: Api) -> None:
