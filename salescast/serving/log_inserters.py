@@ -21,6 +21,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
@@ -42,6 +43,11 @@ WRITER_NICENESS = 5
 _POLL_SECONDS = 1.0
 # Records pickled and sent at a time (see _send_in_chunks); and the two messages that are no chunk.
 CHUNK_RECORDS = 50
+# A pause between chunks, off the GIL: a busy event loop waits for the GIL on a 5 ms switch interval, so
+# a writer sending chunk after chunk of a large batch held it in turns with the requests. With the pause
+# (50 rows a chunk: a writer thread's ceiling of about 80,000 rows a second) the p99 of cached answers,
+# uvicorn with 2 workers logging to PostgreSQL, went from 8-14 ms to 6.5-7.5 ms (Redis cache, 10 s runs).
+CHUNK_PAUSE_SECONDS = 0.0005
 _STOP = b""
 _ABORT = b"abort"
 
@@ -386,4 +392,6 @@ def _send_in_chunks(conn: Pipe, batch: Sequence[LogRow]) -> bool:
                 conn.send_bytes(_ABORT)
             return False
         conn.send_bytes(payload)
+        if start + CHUNK_RECORDS < len(batch):
+            time.sleep(CHUNK_PAUSE_SECONDS)
     return True
