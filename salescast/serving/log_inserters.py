@@ -123,30 +123,26 @@ COLUMNS = (
 _PARAMS, _RESULT = COLUMNS.index("params"), COLUMNS.index("result")
 
 
+def _json_text(value: Any) -> str:
+    return value if type(value) is str else json.dumps(value)  # a str is JSON text already: see waiting_row
+
+
 class RowEncoder:
     """Records as the driver's parameter tuples, the way the ORM would store them (on SQLite a time is
     its UTC wall-clock text, as SQLAlchemy's DateTime writes it; JSON is `json.dumps`'s text).
 
     Going around SQLAlchemy's per-row bind processing took a row's insert from about 35 to 20 us of
-    CPU on SQLite. Identical parameters (most requests of a busy route) are JSON-encoded once a batch.
+    CPU on SQLite. The writer's rows carry their params as JSON text already (waiting_row encodes each
+    distinct params once); a dict left there is one that is no JSON, and fails here as the database's
+    refusal of that row.
     """
 
     def __init__(self, dialect_name: str) -> None:
         self.sqlite = dialect_name == "sqlite"
 
     def rows(self, batch: Sequence[LogRow]) -> list[LogRow]:
-        encoded: dict[tuple[tuple[str, Any], ...], str] = {}
         rows = []
         for at, request_id, key_id, model, version, variant, served, route, params, status, ms, result in batch:
-            if type(params) is str:  # encoded already: see waiting_row
-                text = params
-            else:
-                try:
-                    key = tuple(params.items())
-                    known = encoded.get(key)
-                    text = known if known is not None else encoded.setdefault(key, json.dumps(params))
-                except TypeError:  # a value that is no key (a list, a dict): encoded as it is
-                    text = json.dumps(params)
             rows.append(
                 (
                     self._time(at),
@@ -157,10 +153,10 @@ class RowEncoder:
                     variant,
                     served,
                     route,
-                    text,
+                    _json_text(params),
                     status,
                     ms,
-                    result if result is None or type(result) is str else json.dumps(result),
+                    None if result is None else _json_text(result),
                 )
             )
         return rows
