@@ -563,9 +563,16 @@ def models_show(
         "artifact_version_id",
     ):
         table.add_row(field, str(getattr(row, field)))
-    for group, values in (row.metrics or {}).items():
+    metrics = dict(row.metrics or {})
+    card = metrics.pop("card", None)
+    for group, values in metrics.items():
         if values:
-            table.add_row(f"metrics ({group})", ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+            table.add_row(f"metrics ({group})", ", ".join(f"{k} {format_metric(k, v)}" for k, v in values.items()))
+    if card:
+        from salescast.training.card import card_rows
+
+        for label, text in card_rows(card):
+            table.add_row(label, text)
     console.print(table)
 
 

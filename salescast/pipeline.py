@@ -35,6 +35,7 @@ from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.serving.rankings import store_rankings
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
+from salescast.training.card import model_card
 from salescast.training.engine import compute_engine, train_on
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
 from salescast.training.metrics import evaluate, series_scales
@@ -210,6 +211,7 @@ def run_pipeline(
                     "candidate": _json_metrics(candidate),
                     "baseline": _json_metrics(baseline),
                     "champion": _json_metrics(champion),
+                    "card": model_card(report, list(config.models), dict(config.model_params)),
                 },
                 gate=verdict.as_dict(),
                 status="registered" if verdict.passed else "rejected",

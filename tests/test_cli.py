@@ -135,3 +135,19 @@ def test_backtest_runs_to_the_end_on_a_messy_weekly_file_and_counts_series_by_pa
     assert results[["lgbm", "theta", "ensemble", "snaive"]].notna().all().all()
     assert set(results["path"]) == {"full", "short", "cold"}
     assert (results["y"] < 0).any()  # the returns were kept and scored
+
+
+def test_models_show_prints_the_model_card(tmp_path: Path) -> None:
+    salescast(tmp_path, "generate", "--stores", "1", "--products", "4", "--days", "200", "--out", "s.csv")
+    ran = salescast(tmp_path, "pipeline", "run", "s.csv", "--models", "lgbm,theta", "--horizon", "7", "--windows", "3")
+
+    shown = salescast(tmp_path, "models", "show", "demand", "1")
+
+    assert ran.returncode == 0, ran.stderr
+    assert shown.returncode == 0, shown.stderr
+    for label in ("families and weights", "weights chosen by", "point forecast", "hold-out: ensemble"):
+        assert label in shown.stdout
+    # the plain mean of SeasonalNaive, Theta and LightGBM, scored on the same hold-out
+    assert "hold-out: reference" in shown.stdout and "hold-out: snaive" in shown.stdout
+    assert "lgbm: median (L1 loss)" in shown.stdout and "path: full" in shown.stdout
+    assert "left-out-window check" in shown.stdout  # two calibration windows: learned, then checked

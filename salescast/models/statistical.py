@@ -248,3 +248,68 @@ class StatisticalModel(_StatsForecastFamily):
         if pattern == "lumpy":
             return IMAPA(alias="lumpy", prediction_intervals=conformal)
         return ADIDA(alias=pattern, prediction_intervals=conformal)
+
+
+def yearly_period(freq: str) -> int:
+    """A year in periods, aligned on the weekday for daily data (52 weeks)."""
+    if freq == "D":
+        return 364
+    return seasonal_period(freq)
+
+
+def level_window(freq: str) -> int:
+    """Periods that define a series' current level: four weeks, a quarter of weeks, three months."""
+    return 28 if freq == "D" else 13 if freq.startswith("W") else 3
+
+
+class SeasonalAverageModel(_StatsForecastFamily):
+    """Last year's and the year before's same period, averaged and shifted to the recent level.
+
+    forecast(T + i) = mean over k in (1, 2) of [y(T + i - k·year) - level_k] + level, where level is the
+    mean of the last `level_window` periods and level_k the mean of the same window k years earlier:
+    the yearly shape of the series (Christmas, summer) on its current level, steadier than one year's
+    SeasonalNaive. A series with less than a year (plus the window) falls back to SeasonalNaive of the
+    main season, or to its mean (see `_seasonal_naive`)."""
+
+    family = "seasonal_average"
+
+    def __init__(self, years: int = 2, **params: Any) -> None:
+        super().__init__(years=years, **params)
+
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        assert self._train is not None
+        history = self._history(ids)
+        if history.data.empty:
+            return empty_forecast()
+        freq = self._train.freq
+        fallback = _seasonal_naive(history, seasonal_period(freq), h)
+        data = history.data.sort_values([ID, DS], kind="stable")
+        ids_array = data[ID].to_numpy()
+        y = data[Y].to_numpy(dtype="float64")
+        starts = np.flatnonzero(np.r_[True, ids_array[1:] != ids_array[:-1]])
+        ends = np.r_[starts[1:], len(y)]
+        year, window = yearly_period(freq), level_window(freq)
+        cumulative = np.r_[0.0, np.cumsum(y)]
+
+        def window_mean(last: np.ndarray) -> np.ndarray:  # mean of y[last - window + 1 .. last]
+            means: np.ndarray = (cumulative[last + 1] - cumulative[last + 1 - window]) / window
+            return means
+
+        level = window_mean(ends - 1)
+        steps = np.arange(1, h + 1)
+        total = np.zeros((len(starts), h))
+        count = np.zeros((len(starts), h))
+        for k in range(1, int(self.params["years"]) + 1):
+            back_end = ends - 1 - k * year  # the period a year (k years) before the last
+            usable = back_end - window + 1 >= starts  # its level window lies inside the series
+            source = back_end[:, None] + steps[None, :]  # the same periods k years ago
+            inside = usable[:, None] & (source < ends[:, None])
+            shifted = y[np.clip(source, 0, len(y) - 1)] - window_mean(np.clip(back_end, window - 1, None))[:, None]
+            total += np.where(inside, shifted, 0.0)
+            count += inside
+        yearly = count > 0
+        mean = np.where(yearly, level[:, None] + total / np.maximum(count, 1), 0.0).ravel()
+        use = yearly.ravel()
+        p50 = np.where(use, mean, fallback["p50"].to_numpy())
+        half = (fallback["p90"].to_numpy() - fallback["p10"].to_numpy()) / 2
+        return fallback.assign(p50=p50, p10=p50 - half, p90=p50 + half)

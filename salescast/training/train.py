@@ -37,8 +37,20 @@ from salescast.training.hierarchy import Method, hierarchy_levels, level_scales,
 from salescast.training.metrics import evaluate, series_scales
 
 ENSEMBLE = "ensemble"
+# The plain mean of SeasonalNaive, AutoTheta and an untuned global LightGBM: the reference a default must
+# beat (scored whenever the backtest holds lgbm and theta).
+REFERENCE = "reference"
+REFERENCE_FAMILIES = ("snaive", "theta", "lgbm")
 
-__all__ = ["ENSEMBLE", "TrainingReport", "default_min_history", "evaluate_models", "train"]
+__all__ = [
+    "ENSEMBLE",
+    "REFERENCE",
+    "TrainingReport",
+    "default_min_history",
+    "evaluate_models",
+    "score_backtest",
+    "train",
+]
 
 
 @dataclass
@@ -129,7 +141,19 @@ def evaluate_models(
     factories = {name: model_factory(name, **params.get(name, {})) for name in names}
     spec = BacktestSpec(horizon=spec.horizon, windows=spec.windows, step=spec.step, min_history=min_history)
     backtest = run_backtest(frame, factories, spec, progress)
-    results = backtest.results
+    return score_backtest(frame, backtest, models, weight_method, fixed_weights)
+
+
+def score_backtest(
+    frame: SeriesFrame,
+    backtest: BacktestResult,
+    models: list[str],
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
+    fixed_weights: dict[str, float] | None = None,
+) -> TrainingReport:
+    """The blend of `models` (columns of `backtest`, which also holds SeasonalNaive) and its scores:
+    several candidate blends can be scored on one backtest (bench/candidates.py)."""
+    results = backtest.results.drop(columns=[ENSEMBLE, REFERENCE], errors="ignore")
     windows = sorted(results["window"].unique())
     holdout_window = windows[-1]
     out_of_sample = len(windows) > 1
@@ -149,10 +173,14 @@ def evaluate_models(
         else combine(results, chosen.weights)
     )
     results = results.assign(**{ENSEMBLE: ensemble_forecast})
-    backtest.results = results
+    extra = [ENSEMBLE]
+    if set(REFERENCE_FAMILIES) <= set(results.columns):
+        results[REFERENCE] = results[list(REFERENCE_FAMILIES)].mean(axis=1)
+        extra.append(REFERENCE)
+    scored_backtest = BacktestResult(results, [*backtest.models, *extra], backtest.spec, dict(backtest.seconds))
     calibration = results.loc[calibration.index]
     holdout = results[results["window"] == holdout_window]
-    scored = list(dict.fromkeys([*members, ENSEMBLE, BASELINE]))
+    scored = list(dict.fromkeys([*members, *extra, BASELINE]))
     for name in scored:
         holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
     season = seasonal_period(frame.freq)
@@ -169,13 +197,14 @@ def evaluate_models(
         else:
             scores = evaluate(part, scored, series_scales(frame.until(cutoffs_of(part)).data, season))
         per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=part["cutoff"].max()))
+    min_history = backtest.spec.min_history or default_min_history(frame.freq)
     return TrainingReport(
-        backtest,
+        scored_backtest,
         metrics,
         pd.concat(per_window, ignore_index=True),
         chosen.weights,
         out_of_sample,
-        dict(backtest.seconds),
+        {name: backtest.seconds[name] for name in dict.fromkeys([*members, BASELINE]) if name in backtest.seconds},
         weight_rule=chosen.rule,
         paths=path_counts(series_paths(frame.lengths(), frame.freq, min_history)),
         path_metrics=path_metrics[path_metrics["level"] != "series"].reset_index(drop=True),

@@ -203,3 +203,24 @@ def test_cold_start_rows_get_the_band_calibrated_on_cold_start_residuals() -> No
     widths = (out["p90"] - out["p10"]).to_numpy()
     np.testing.assert_allclose(widths, [2.0, 12.0])  # each row's band from its own method's residuals
     assert (out["p10"] < out["p50"]).all()
+
+
+def test_the_seasonal_average_carries_last_years_shape_onto_the_current_level() -> None:
+    from salescast.models.statistical import SeasonalAverageModel
+
+    rng = np.random.default_rng(2)
+    pattern = rng.uniform(20, 80, 52)
+    week = np.arange(156)
+    dates = pd.date_range("2023-01-01", periods=156, freq="W-SUN")
+    trending = pd.DataFrame({"unique_id": "s/trend", "ds": dates, "y": pattern[week % 52] + 0.1 * week})
+    young = pd.DataFrame({"unique_id": "s/young", "ds": dates[-30:], "y": rng.poisson(9, 30).astype(float)})
+    frame = SeriesFrame(pd.concat([trending, young], ignore_index=True), "W-SUN")
+
+    forecast = SeasonalAverageModel().fit(frame).predict(13)
+
+    ahead = np.arange(1, 14)
+    # A yearly shape on a linear trend is continued exactly: both years agree once shifted to the level.
+    expected = pattern[(155 + ahead) % 52] + 0.1 * (155 + ahead)
+    np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == "s/trend", "p50"], expected)
+    # Under a year of history: SeasonalNaive's fallback, the mean of what exists.
+    np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == "s/young", "p50"], young["y"].mean())
