@@ -165,9 +165,8 @@ def main() -> None:
         clock = time.perf_counter()
         table = score(data)
         tables.append(table)
-        out = Table(
-            title=f"{data.name}: {data.description}; hold-out {data.horizon} {data.unit}, {table['points'].iloc[0]:,} points"
-        )
+        points = int(table["points"].iloc[0])
+        out = Table(title=f"{data.name}: {data.description}; hold-out {data.horizon} {data.unit}, {points:,} points")
         for column in (
             "pipeline",
             "MASE",
@@ -205,13 +204,13 @@ def main() -> None:
         out = Table(title="across data sets (negative = better)")
         for column in ("pipeline", "mean vs ref", "worst vs ref", "worst vs snaive", "mean coverage"):
             out.add_column(column, justify="left" if column == "pipeline" else "right")
-        for pipeline, row in summary.iterrows():
+        for pipeline, values in summary.iterrows():
             out.add_row(
                 str(pipeline),
-                f"{row.mean_vs_reference:+.1%}",
-                f"{row.worst_vs_reference:+.1%}",
-                f"{row.worst_vs_snaive:+.1%}",
-                f"{row.mean_coverage:.1f} %",
+                f"{values['mean_vs_reference']:+.1%}",
+                f"{values['worst_vs_reference']:+.1%}",
+                f"{values['worst_vs_snaive']:+.1%}",
+                f"{values['mean_coverage']:.1f} %",
             )
         console.print(out)
     console.print(f"started {started:%Y-%m-%d %H:%M} UTC, command: {' '.join(sys.argv)}")

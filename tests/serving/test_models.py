@@ -228,7 +228,7 @@ def test_a_product_too_new_to_model_says_its_what_if_cannot_respond(
     forecast = ensemble.predict(HORIZON, ids=list(product_ids))
     assert set(forecast["method"]) == {"cold_start"}
     assert (forecast["p10"] <= forecast["p50"]).all()
-    with pytest.raises(DataValidationError, match="too new .* to respond to price or promotion plans"):
+    with pytest.raises(DataValidationError, match=r"too new .* to respond to price or promotion plans"):
         what_if(engine, served.models, version, trained.product, None, HORIZON, price_change_pct=-30)
 
 
