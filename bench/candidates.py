@@ -189,7 +189,7 @@ def main() -> None:
                 f"{row.bias:+.1f} %",
                 f"{row.coverage:.1f} %",
                 f"{row.seconds:.1f}",
-                row.weights,
+                str(row.weights),
             )
         console.print(out)
         console.print(f"({time.perf_counter() - clock:.0f} s)")
