@@ -181,7 +181,7 @@ def main() -> None:
             out.add_column(column, justify="left" if column in ("pipeline", "weights") else "right")
         for row in table.itertuples():
             out.add_row(
-                row.pipeline,
+                str(row.pipeline),
                 f"{row.mase:.3f}",
                 f"{row.vs_reference:+.1%}",
                 f"{row.vs_snaive:+.1%}",
