@@ -296,11 +296,12 @@ def train(
     models: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated families: lgbm, xgb, ets, theta, arima, prophet (default: SALESCAST_PIPELINE_MODELS)"
+            help="Comma-separated families (lgbm, lgbm_tweedie, xgb, ets, theta, arima, prophet, savg) or auto, "
+            "the default pipeline of the data's frequency (default: SALESCAST_PIPELINE_MODELS)"
         ),
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods to forecast (and to hold out)")] = 28,
-    windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 2,
+    windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 3,
     weights: Annotated[
         str | None,
         typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
@@ -318,7 +319,7 @@ def train(
 ) -> None:
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
-    from salescast.models.catalog import family_params, parse_models
+    from salescast.models.catalog import family_params, parse_models, resolve_models
     from salescast.training.backtest import BacktestSpec
     from salescast.training.engine import compute_engine, train_on
     from salescast.training.hierarchy import METHODS
@@ -329,10 +330,11 @@ def train(
     methods = [m.strip() for m in (reconcile or "").split(",") if m.strip()]
     if unknown := [m for m in methods if m not in METHODS]:
         raise typer.BadParameter(f"--reconcile: unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
-    if fixed and set(fixed) != set(names):
-        raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     engine = _engine(settings)
     frame = load_series(engine, freq=freq)
+    names = resolve_models(names, frame.freq)
+    if fixed and set(fixed) != set(names):
+        raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     params: dict[str, dict[str, object]] = dict(family_params(names, settings.holiday_country))
     with compute_engine(compute_url or settings.compute_url) as compute, console.status("training") as status:
         model, report = train_on(
@@ -375,16 +377,17 @@ def backtest(
     """Rolling-origin cross-validation of the families, their blend (`ensemble`, as train would weight it)
     and SeasonalNaive: metrics per window, and the hold-out per path (full, short, cold)."""
     from salescast.features.frame import load_series
-    from salescast.models.catalog import family_params, parse_models
+    from salescast.models.catalog import family_params, parse_models, resolve_models
     from salescast.training.backtest import BacktestSpec
     from salescast.training.train import evaluate_models
 
     settings = get_settings()
     names = parse_models(models or settings.pipeline_models)
     method, fixed = _parse_weights(weights)
+    frame = load_series(_engine(settings), freq=freq)
+    names = resolve_models(names, frame.freq)
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
-    frame = load_series(_engine(settings), freq=freq)
     spec = BacktestSpec(horizon=horizon, windows=windows, step=step)
     with console.status("backtesting") as status:
         report = evaluate_models(
@@ -450,12 +453,12 @@ def pipeline_run(
         str | None, typer.Option(help="Comma-separated families (default: SALESCAST_PIPELINE_MODELS)")
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Forecast horizon and hold-out length")] = 28,
-    windows: Annotated[int, typer.Option(min=1, help="Backtest windows")] = 2,
+    windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 3,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Promote when the gate passes")] = True,
     compute_url: EngineOption = None,
 ) -> None:
     """Ingest new files, train, backtest, gate, register and (if it passes) promote and store forecasts."""
-    from salescast.models.catalog import family_params, parse_models
+    from salescast.models.catalog import parse_models
     from salescast.monitoring.alerts import alert_sink
     from salescast.pipeline import PipelineConfig, run_pipeline
 
@@ -467,7 +470,6 @@ def pipeline_run(
         horizon=horizon,
         windows=windows,
         promote=promote,
-        model_params=family_params(names, settings.holiday_country),
         compute_url=compute_url or "",
     )
     registry = _registry(settings)

@@ -16,7 +16,7 @@ ServerName = Literal["uvicorn", "granian"]
 # the demo train when none are named. LightGBM alone: on 10,000 daily series it trains and backtests in
 # minutes, where the per-series families (ets, prophet) take far longer, and on the benchmarks they did
 # not improve its ensemble enough to pay for that (README, Benchmarks).
-DEFAULT_MODELS = "lgbm"
+DEFAULT_MODELS = "auto"  # the default pipeline of the data's frequency: models.catalog.default_families
 
 
 class Settings(BaseSettings):
@@ -80,10 +80,13 @@ class Settings(BaseSettings):
     model_name: str = Field(default="demand", description="Registered model name the worker trains.")
     pipeline_models: str = Field(
         default=DEFAULT_MODELS,
-        description="Comma-separated model families the worker trains, and the CLI's when --models is not given.",
+        description="Comma-separated model families the worker trains, and the CLI's when --models is not given; "
+        "auto = the default pipeline of the data's frequency.",
     )
     pipeline_horizon: int = Field(default=28, gt=0, description="Forecast horizon and hold-out length, in periods.")
-    pipeline_windows: int = Field(default=2, gt=0, description="Backtest windows of a worker retrain.")
+    pipeline_windows: int = Field(
+        default=3, gt=0, description="Backtest windows of a worker retrain (all but the last calibrate)."
+    )
 
     # Serving (`salescast serve`). Cache and rate limiter are chosen by URL: memory:// (in-process) or
     # redis://host:port/db; empty = redis_url when that is set, else memory://.

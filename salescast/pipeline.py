@@ -29,7 +29,7 @@ from salescast.data.presets import resolve_spec
 from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
 from salescast.features.frame import DS, ID, SeriesFrame, Y, load_series
 from salescast.models.base import seasonal_period
-from salescast.models.catalog import BASELINE, model_factory
+from salescast.models.catalog import BASELINE, family_params, model_factory, resolve_models
 from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod, combine
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
@@ -49,7 +49,7 @@ class PipelineConfig:
     name: str = "demand"
     models: list[str] = field(default_factory=lambda: DEFAULT_MODELS.split(","))
     horizon: int = 28
-    windows: int = 2
+    windows: int = 3
     weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD
     fixed_weights: dict[str, float] | None = None
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -170,16 +170,19 @@ def run_pipeline(
         ingested = [ingest_file(engine, path, resolve_spec(None), settings) for path in new_files]
     with timed("features"):
         frame = load_series(engine)
+    models = resolve_models(config.models, frame.freq)
+    defaults = family_params(models, settings.holiday_country)
+    params = {name: {**defaults.get(name, {}), **config.model_params.get(name, {})} for name in models}
     spec = BacktestSpec(horizon=config.horizon, windows=config.windows)
     with timed("train"), compute_engine(config.compute_url or settings.compute_url) as compute:
         model, report = train_on(
             compute,
             frame,
-            config.models,
+            models,
             spec,
             weight_method=config.weight_method,
             fixed_weights=config.fixed_weights,
-            model_params=config.model_params,
+            model_params=params,
             progress=progress,
         )
     with timed("gate"):
@@ -195,9 +198,9 @@ def run_pipeline(
         version = registry.register(
             Candidate(
                 name=config.name,
-                families=list(config.models),
+                families=list(models),
                 weights=model.weights,
-                params={name: dict(config.model_params.get(name, {})) for name in config.models},
+                params={name: dict(params.get(name, {})) for name in models},
                 features=list(frame.exog),
                 freq=frame.freq,
                 horizon=config.horizon,
@@ -211,7 +214,7 @@ def run_pipeline(
                     "candidate": _json_metrics(candidate),
                     "baseline": _json_metrics(baseline),
                     "champion": _json_metrics(champion),
-                    "card": model_card(report, list(config.models), dict(config.model_params)),
+                    "card": model_card(report, list(models), params),
                 },
                 gate=verdict.as_dict(),
                 status="registered" if verdict.passed else "rejected",

@@ -55,6 +55,7 @@ def test_a_first_run_registers_promotes_and_stores_forecasts(
     assert version.version == 1 and version.status == "registered"
     assert version.series == 16 and version.freq == "D" and len(version.data_fingerprint) == 64
     assert version.metrics["candidate"]["mase"] < version.metrics["baseline"]["mase"]
+    assert version.params == {"lgbm": {"country": settings.holiday_country, "n_estimators": 60}}
     card = version.metrics["card"]
     assert card["families"] == ["lgbm"] and card["weights"] == {"lgbm": 1.0}
     assert card["weight_rule"] == "a single family"

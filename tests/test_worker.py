@@ -69,7 +69,9 @@ class StubPipeline:
         self.error = error
 
     def __call__(self, engine, registry, alerts, config, settings, new_files=(), progress=None) -> Any:
-        self.calls.append({"engine": engine, "registry": registry, "alerts": alerts, "config": config})
+        self.calls.append(
+            {"engine": engine, "registry": registry, "alerts": alerts, "config": config, "settings": settings}
+        )
         if self.error is not None:
             raise self.error
         return SimpleNamespace(version=SimpleNamespace(version=len(self.calls), status="registered"), promoted=True)
@@ -235,7 +237,8 @@ def test_retrain_runs_the_pipeline_configured_from_the_settings(tmp_path: Path) 
     call = pipeline.calls[0]
     config = call["config"]
     assert (config.name, config.models, config.horizon, config.windows) == ("weekly", ["ets", "lgbm"], 14, 3)
-    assert config.model_params == {"lgbm": {"country": "DE"}}
+    # The holiday country reaches the families through the settings, once the pipeline knows them (auto).
+    assert config.model_params == {} and call["settings"].holiday_country == "DE"
     assert config.actor == "worker" and config.promote
     assert call["engine"] is engine
     registry = call["registry"]

@@ -91,9 +91,10 @@ class ConformalIntervals:
     own (new ones) get the pooled offsets alone, scaled by their own forecast's mean level. Quantile
     levels carry the finite-sample correction of split conformal prediction, ceil((n + 1) q) / n.
 
-    Pooled offsets are kept per forecasting method as well (`model`, `cold_start`): a cold-start
-    forecast, a category profile scaled to a few periods of sales, misses by more than a model's, and
-    its band must say so. Every row gets a band, whatever the path that forecast it.
+    Pooled offsets are kept per path as well (`full`, `short`, `cold`, see models/paths.py): a young
+    series misses by more than an established one, and a cold start (a category profile scaled to a few
+    periods of sales) by more still, and their bands must say so. A forecast row's path is its `path`
+    column, else its `method` (cold_start: cold, model: full). Every row gets a band.
 
     The same residuals give a `mean` column: p50 plus the residuals' mean, blended the same way. A p50
     is a median, and for skewed daily demand (many zeros, a few large days) a sum of daily medians
@@ -106,8 +107,8 @@ class ConformalIntervals:
     scale: pd.Series  # unique_id -> mean |y| over the calibration periods
     mean_per_series: pd.Series | None = None  # unique_id -> mean residual
     pooled_mean_scaled: float = 0.0
-    # method -> (lo, hi, mean) scaled offsets pooled over that method's residuals
-    pooled_by_method: dict[str, tuple[float, float, float]] | None = None
+    # path -> (lo, hi, mean) scaled offsets pooled over that path's residuals
+    pooled_by_path: dict[str, tuple[float, float, float]] | None = None
 
     def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
         out = forecast.copy()
@@ -115,11 +116,11 @@ class ConformalIntervals:
         scale = self._scales(out)
         pooled = np.tile(np.array([*self.pooled_scaled, getattr(self, "pooled_mean_scaled", 0.0)]), (len(out), 1))
         # Read with getattr: intervals pickled before an attribute existed lack it.
-        by_method = getattr(self, "pooled_by_method", None) or {}
-        if "method" in out and by_method:
-            methods = out["method"].to_numpy()
-            for method, offsets in by_method.items():
-                pooled[methods == method] = offsets
+        by_path = getattr(self, "pooled_by_path", None) or {}
+        if by_path and ("path" in out or "method" in out):
+            paths = row_paths(out)
+            for path, offsets in by_path.items():
+                pooled[paths == path] = offsets
         pooled *= scale[:, None]
         own = self.per_series.reindex(out[ID])
         lo = np.where(own["lo"].isna(), pooled[:, 0], (own["lo"].to_numpy() + pooled[:, 0]) / 2)
@@ -151,8 +152,8 @@ def _conformal_levels(n: int, low: float, high: float) -> tuple[float, float]:
 def fit_conformal(
     residuals: pd.DataFrame, low: float = 0.1, high: float = 0.9, min_residuals: int = 14
 ) -> ConformalIntervals:
-    """From a frame of unique_id, y (actual), residual (actual - p50) and optionally method (the way each
-    row was forecast: model or cold_start), whose residuals are then also pooled per method."""
+    """From a frame of unique_id, y (actual), residual (actual - p50) and optionally path (full, short or
+    cold: how each row was forecast), whose residuals are then also pooled per path."""
     grouped = residuals.groupby(ID, sort=False)
     counts = grouped.size()
     typical = int(counts.median()) if len(counts) else 0
@@ -172,12 +173,21 @@ def fit_conformal(
         return float(values.quantile(low)), float(values.quantile(high)), float(values.mean())
 
     everything = pooled(pd.Series(True, index=residuals.index))
-    by_method = (
-        {str(m): pooled(residuals["method"] == m) for m in residuals["method"].unique()}
-        if "method" in residuals
+    by_path = (
+        {str(path): pooled(residuals["path"] == path) for path in residuals["path"].unique()}
+        if "path" in residuals
         else None
     )
-    return ConformalIntervals(per_series, everything[:2], scale.fillna(0.0), mean_per_series, everything[2], by_method)
+    return ConformalIntervals(per_series, everything[:2], scale.fillna(0.0), mean_per_series, everything[2], by_path)
+
+
+def row_paths(forecast: pd.DataFrame) -> np.ndarray:
+    """Each forecast row's path: its `path` column, else cold for a cold start and full otherwise."""
+    if "path" in forecast:
+        return forecast["path"].to_numpy(dtype=object)
+    if "method" in forecast:
+        return np.where(forecast["method"].to_numpy() == "cold_start", "cold", "full").astype(object)
+    return np.full(len(forecast), "full", dtype=object)
 
 
 class Forecaster(ABC):

@@ -71,9 +71,32 @@ def family_params(names: list[str], country: str) -> dict[str, dict[str, Any]]:
     return {name: {"country": country} for name in names if name in _USES_COUNTRY}
 
 
+# `auto`: the default pipeline of the frame's frequency (default_families).
+AUTO = "auto"
+
+
+def default_families(freq: str) -> list[str]:
+    """The default pipeline of a frequency, chosen on the accuracy and speed tables of bench/candidates.py
+    and bench/speed.py (docs: benchmarks): daily data, whose series are long and many, gets the global
+    LightGBM and the seasonal average, blended with robust weights (AutoTheta took 30 times LightGBM's time
+    per series there and the weights dropped it); weekly and monthly data add AutoTheta and the Tweedie
+    LightGBM, whose blend beat every family alone on the weekly and monthly sets."""
+    if freq == "D":
+        return ["lgbm", "savg"]
+    return ["lgbm", "lgbm_tweedie", "theta", "savg"]
+
+
+def resolve_models(names: list[str], freq: str) -> list[str]:
+    """`names` as parsed, with `auto` replaced by the default pipeline of `freq`."""
+    return default_families(freq) if names == [AUTO] else names
+
+
 def parse_models(spec: str) -> list[str]:
+    """Comma-separated family names, or `auto` alone (see resolve_models)."""
     names = [n.strip() for n in spec.split(",") if n.strip()]
+    if names == [AUTO]:
+        return names
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
-        raise ConfigurationError(f"unknown model(s) {unknown}; known models: {', '.join(MODEL_NAMES)}")
+        raise ConfigurationError(f"unknown model(s) {unknown}; known models: {', '.join(MODEL_NAMES)}, or {AUTO} alone")
     return names

@@ -26,7 +26,7 @@ from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
 from salescast.models.cold_start import cold_start_forecast, recent_levels
-from salescast.models.paths import MODEL_METHOD, split_by_history
+from salescast.models.paths import COLD, FULL, MODEL_METHOD, series_paths, split_by_history
 
 WeightMethod = Literal["scaled_error", "inverse_error", "nnls", "fixed"]
 WEIGHT_METHODS: tuple[str, ...] = ("scaled_error", "inverse_error", "nnls")
@@ -177,6 +177,7 @@ class EnsembleModel(Forecaster):
         self._new: SeriesFrame | None = None  # series too young for the models: cold start
         self._level = pd.Series(dtype=float)
         self._static = pd.DataFrame()
+        self._paths = pd.Series(dtype=object)  # established series -> full or short
 
     def _fit(self, frame: SeriesFrame) -> None:
         """Members fit on the established series (those fitted already are kept); the others are kept
@@ -192,6 +193,7 @@ class EnsembleModel(Forecaster):
             if not member.is_fitted:
                 member.fit(established)
         self._new = new if not new.data.empty else None
+        self._paths = series_paths(established.lengths(), frame.freq, int(self.params["min_history"]))
         self._level = recent_levels(established)
         self._static = frame.static
 
@@ -234,10 +236,15 @@ class EnsembleModel(Forecaster):
         """The members' weighted p50s, and the cold-start forecasts of the new series `new`."""
         weighted = [f[[ID, DS, "p50"]].assign(p50=f["p50"] * self.weights[name]) for name, f in members.items()]
         combined = pd.concat(weighted).groupby([ID, DS], sort=False, as_index=False)[["p50"]].sum()
-        combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method=MODEL_METHOD)
+        combined = combined.assign(
+            p10=combined["p50"],
+            p90=combined["p50"],
+            method=MODEL_METHOD,
+            path=combined[ID].map(self._paths).fillna(FULL).to_numpy(),
+        )
         if new is None:
             return combined
-        cold = cold_start_forecast(new, self._level, combined, self._static, h)
+        cold = cold_start_forecast(new, self._level, combined, self._static, h).assign(path=COLD)
         return pd.concat([combined, cold], ignore_index=True)
 
     def save(self, folder: Path) -> None:
@@ -252,11 +259,14 @@ class EnsembleModel(Forecaster):
             "new": self._new,
             "level": self._level,
             "static": self._static,
+            "paths": self._paths,
         }
 
     def _set_state(self, state: Any) -> None:
         self._member_families = state["families"]
         self._new, self._level, self._static = state["new"], state["level"], state["static"]
+        # Models saved before paths existed: every established series counts as full.
+        self._paths = state.get("paths", pd.Series(dtype=object))
 
     @classmethod
     def load(cls, folder: Path) -> EnsembleModel:

@@ -13,6 +13,7 @@ the report counts the series per path and scores each path on its own.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,10 +32,12 @@ from salescast.models.ensemble import (
     combine,
     robust_weights,
 )
-from salescast.models.paths import COLD, COLD_METHOD, MODEL_METHOD, default_min_history, path_counts, series_paths
+from salescast.models.paths import FULL, default_min_history, path_counts, series_paths
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
+
+log = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble"
 # The plain mean of SeasonalNaive, AutoTheta and an untuned global LightGBM: the reference a default must
@@ -79,18 +82,11 @@ class TrainingReport:
 
 
 def _with_intervals(results: pd.DataFrame, model: str, intervals: ConformalIntervals) -> pd.DataFrame:
-    forecast = results[[ID, DS]].assign(p50=results[model].to_numpy(), method=_methods(results))
+    forecast = results[[ID, DS, "path"]].assign(p50=results[model].to_numpy())
     banded = intervals.apply(forecast)
     return results.assign(
         **{f"{model}-p10": banded["p10"].clip(lower=0).to_numpy(), f"{model}-p90": banded["p90"].to_numpy()}
     )
-
-
-def _methods(results: pd.DataFrame) -> np.ndarray:
-    """Each backtest row's forecasting method, from its path (the cold path is the cold start)."""
-    if "path" not in results:
-        return np.full(len(results), MODEL_METHOD, dtype=object)
-    return np.where(results["path"].to_numpy() == COLD, COLD_METHOD, MODEL_METHOD)
 
 
 def _cross_fitted(
@@ -118,8 +114,22 @@ def _cross_fitted(
 
 def _residuals(results: pd.DataFrame, model: str) -> pd.DataFrame:
     return pd.DataFrame(
-        {ID: results[ID], Y: results[Y], "residual": results[Y] - results[model], "method": _methods(results)}
+        {ID: results[ID], Y: results[Y], "residual": results[Y] - results[model], "path": results["path"]}
     )
+
+
+def _log_paths(frame: SeriesFrame, min_history: int) -> None:
+    """One line per series that does not take the full path (which fallback forecasts it, and why),
+    then the counts: a user finds out which products the model is least sure of."""
+    lengths = frame.lengths()
+    paths = series_paths(lengths, frame.freq, min_history)
+    fallback = paths[paths != FULL]
+    for uid, path, periods in zip(fallback.index, fallback, lengths.reindex(fallback.index), strict=True):
+        log.info(
+            "training.series_path",
+            extra={"unique_id": str(uid), "path": path, "periods": int(periods), "min_history": min_history},
+        )
+    log.info("training.paths", extra=path_counts(paths))
 
 
 def evaluate_models(
@@ -265,6 +275,7 @@ def train(
     )
     ensemble.fit(frame)
     ensemble.intervals = fit_conformal(_residuals(results, ENSEMBLE))
+    _log_paths(frame, min_history)
     report.seconds["final_fit"] = time.perf_counter() - started
     if reconcile:
         if progress:

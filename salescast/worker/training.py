@@ -40,7 +40,7 @@ class Pipeline(Protocol):
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
     """The pipeline configuration the worker trains with; ConfigurationError for unknown model families."""
-    from salescast.models.catalog import family_params, parse_models
+    from salescast.models.catalog import parse_models
     from salescast.pipeline import PipelineConfig
 
     models = parse_models(settings.pipeline_models)
@@ -49,7 +49,6 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         models=models,
         horizon=settings.pipeline_horizon,
         windows=settings.pipeline_windows,
-        model_params=family_params(models, settings.holiday_country),
         actor="worker",
     )
 

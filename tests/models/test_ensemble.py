@@ -214,3 +214,16 @@ def test_robust_weights_pull_toward_equal_when_windows_disagree() -> None:
     learned = learn_weights(calibration, ["p", "q"])
     assert abs(chosen.weights["p"] - 0.5) < abs(learned["p"] - 0.5)
     assert sum(chosen.weights.values()) == pytest.approx(1.0)
+
+
+def test_auto_resolves_to_the_default_pipeline_of_the_frequency() -> None:
+    from salescast.errors import ConfigurationError
+    from salescast.models.catalog import parse_models, resolve_models
+
+    assert parse_models("auto") == ["auto"]
+    assert resolve_models(["auto"], "D") == ["lgbm", "savg"]
+    assert resolve_models(["auto"], "W-SUN") == ["lgbm", "lgbm_tweedie", "theta", "savg"]
+    assert resolve_models(["auto"], "MS") == ["lgbm", "lgbm_tweedie", "theta", "savg"]
+    assert resolve_models(["lgbm", "ets"], "D") == ["lgbm", "ets"]
+    with pytest.raises(ConfigurationError, match="or auto alone"):
+        parse_models("auto,lgbm")

@@ -185,7 +185,7 @@ def test_cold_start_rows_get_the_band_calibrated_on_cold_start_residuals() -> No
             "unique_id": ["m"] * 20 + ["c"] * 20,
             "y": [10.0] * 40,
             "residual": [-1.0, 1.0] * 10 + [-6.0, 6.0] * 10,
-            "method": ["model"] * 20 + ["cold_start"] * 20,
+            "path": ["full"] * 20 + ["cold"] * 20,
         }
     )
     intervals = fit_conformal(residuals, min_residuals=100)  # no series has offsets of its own

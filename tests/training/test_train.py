@@ -128,3 +128,44 @@ def test_the_mean_forecast_totals_a_period_without_the_medians_shortfall() -> No
     # Daily medians of this intermittent demand sum well short of the period; means do not.
     assert median_bias < -0.08
     assert abs(mean_bias) < abs(median_bias) / 2
+
+
+def messy_frame() -> SeriesFrame:
+    import pandas as pd
+
+    from salescast.features.frame import prepare
+    from tests.training.messy import messy_weekly_sales
+
+    raw = messy_weekly_sales()
+    data = raw.assign(unique_id=raw["store"] + "/" + raw["product"]).rename(columns={"date": "ds", "units": "y"})
+    static = data.drop_duplicates("unique_id")[["unique_id", "product", "store", "category"]]
+    return prepare(pd.DataFrame(data[["unique_id", "ds", "y"]]), static=static)
+
+
+def test_no_series_is_refused_and_every_path_gets_a_band(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import numpy as np
+
+    frame = messy_frame()
+    assert frame.freq == "W-SUN" and (frame.data["y"] < 0).any()
+
+    with caplog.at_level(logging.INFO, logger="salescast.training.train"):
+        model, report = train(frame, ["lgbm", "savg"], BacktestSpec(horizon=13, windows=3))
+
+    assert report.paths == {"full": 22, "short": 8, "cold": 6}
+    forecast = model.predict(13)
+    assert forecast["unique_id"].nunique() == len(frame.ids) == 36  # the one-week series too
+    assert np.isfinite(forecast[["p10", "p50", "p90"]].to_numpy()).all()
+    cold = forecast[forecast["method"] == "cold_start"]
+    assert cold["unique_id"].nunique() == 6
+    # cold starts get a calibrated band, not p10 = p50 = p90
+    assert (cold["p90"] > cold["p10"]).mean() > 0.9
+    coverage = report.by_path()["coverage"]
+    assert {("full", "ensemble"), ("short", "ensemble")} <= set(coverage.index)
+    assert coverage.notna().all()
+    logged = [r for r in caplog.records if r.getMessage() == "training.series_path"]
+    assert len(logged) == 8 + 6
+    assert {r.path for r in logged} == {"short", "cold"}  # type: ignore[attr-defined]
+    one_week = [r for r in logged if r.periods == 1]  # type: ignore[attr-defined]
+    assert len(one_week) == 2 and {r.path for r in one_week} == {"cold"}  # type: ignore[attr-defined]
