@@ -14,7 +14,7 @@ salescast init
 salescast generate --stores 5 --products 40 --days 730 --seed 7 --out .salescast/demo/sales.csv
 salescast ingest .salescast/demo/sales.csv
 salescast data summary
-salescast pipeline run --horizon 28 --windows 2     # the default pipeline (SALESCAST_PIPELINE_MODELS)
+salescast pipeline run --horizon 28                 # the default pipeline of daily data (SALESCAST_PIPELINE_MODELS=auto)
 
 # Demo only: GET routes answer without an API key (never set this in production). The admin key printed
 # here is shown once; it can promote, roll back and run deployments over the API.
