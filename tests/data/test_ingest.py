@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Connection, Engine, select, text
@@ -13,7 +19,9 @@ from salescast.config import Settings
 from salescast.data import staging
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
+from salescast.data.runs import mark_interrupted, run_locks, running_run
 from salescast.data.schema import IngestionRun, RejectedRow
+from salescast.data.summary import recent_runs
 from salescast.errors import FileRefusedError, StorageError
 from tests.conftest import FIXTURES, SHARED_DATA
 
@@ -532,3 +540,90 @@ def test_non_finite_numbers_in_typed_parquet_columns_are_rejected(
 
     assert {(p.line, p.column) for p in report.problems} == {(1, "units"), (1, "unit_price")}
     assert sales_table(engine)["units"].tolist() == [1.0]
+
+
+# ---------------------------------------------------------------- run records (issue 18, defect 3: kill -9)
+
+
+def run_statuses(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(IngestionRun.status).order_by(IngestionRun.id)).scalars())
+
+
+def test_a_running_run_is_interrupted_only_once_its_lock_has_no_holder(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    locks = run_locks(engine)
+    with running_run(engine, locks, source="big.csv", preset=None, file_sha256=None) as run_id:
+        # Committed while its lock is held: another process sees the run, and sees it alive.
+        assert run_statuses(engine) == ["running"]
+        assert mark_interrupted(engine, run_locks(engine)) == []
+        assert [run.status for run in recent_runs(engine, 5)] == ["running"]
+    # The block ended without recording an outcome, as a killed process would.
+
+    [run] = recent_runs(engine, 5)
+
+    assert (run.id, run.status) == (run_id, "interrupted")
+    assert run.message is not None and "nothing was loaded" in run.message
+    path = write_csv(tmp_path / "next.csv", "date,product,units\n2024-01-01,A,1\n")
+    report = ingest_file(engine, path, resolve_spec(None), settings)
+    assert (report.run_id, run_statuses(engine)) == (run_id + 1, ["interrupted", "succeeded"])
+
+
+def test_a_run_stopped_by_an_unexpected_error_records_it(
+    engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(staging, "upsert_dimensions", broken)
+    path = write_csv(tmp_path / "f.csv", "date,product,units\n2024-01-01,A,1\n")
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(engine, path, resolve_spec(None), settings)
+
+    assert run_statuses(engine) == ["interrupted"]
+    assert count(engine, "sales") == 0
+
+
+def test_an_ingest_killed_midway_is_recorded_and_later_shown_as_interrupted(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """A real `salescast ingest` process, killed with SIGKILL while it loads a large file."""
+    rows = 400_000
+    days = pd.date_range("2020-01-01", periods=1000).strftime("%Y-%m-%d").to_numpy()
+    numbers = np.arange(rows)
+    frame = pd.DataFrame({"date": days[numbers % 1000], "product": "P" + (numbers // 1000).astype(str), "units": 1})
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    env = {
+        **os.environ,
+        "SALESCAST_HOME": str(tmp_path / "home"),
+        "SALESCAST_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "SALESCAST_INGEST_CHUNK_ROWS": "20000",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "salescast.cli", "ingest", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while run_statuses(engine) != ["running"] and time.monotonic() < deadline:
+            assert process.poll() is None, "the ingest ended before its run was seen"
+            time.sleep(0.02)
+        time.sleep(1.0)  # into the load (which takes several seconds)
+        assert run_statuses(engine) == ["running"] and process.poll() is None
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+    assert run_statuses(engine) == ["running"]  # the record outlived its process ...
+    assert count(engine, "sales") == count(engine, "products") == 0  # ... which loaded nothing
+    # PostgreSQL releases the dead session's lock once it notices the closed connection: at most a moment.
+    deadline = time.monotonic() + 5
+    while recent_runs(engine, 5)[0].status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [run.status for run in recent_runs(engine, 5)] == ["interrupted"]
