@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from salescast.cli import app
+from salescast.config import get_settings
+from salescast.errors import ConfigurationError
 from tests.conftest import FIXTURES
 
 
@@ -99,3 +105,54 @@ def test_generate_ingest_train_and_backtest(tmp_path: Path) -> None:
     assert "window 2" in tested.stdout
     assert len((tmp_path / "bt.csv").read_text().splitlines()) == 1 + 2 * 7 * 5
     assert bad.returncode == 2 and "unknown model(s) ['nope']" in bad.stderr
+
+
+# ---------------------------------------------------------------- bad settings (issue 18, defect 15)
+
+LOG_FORMAT_ERROR = "error: SALESCAST_LOG_FORMAT='console' is not valid: input should be 'json' or 'text'"
+
+
+def test_a_bad_setting_is_one_line_and_the_configuration_exit_code_for_the_installed_command(tmp_path: Path) -> None:
+    entry_point = Path(sys.executable).with_name("salescast")
+    env = {**os.environ, "SALESCAST_HOME": str(tmp_path / "home"), "SALESCAST_LOG_FORMAT": "console", "COLUMNS": "300"}
+    for args in (["serve"], ["data", "summary"], ["ingest", "sales.csv"]):
+        result = subprocess.run(
+            [str(entry_point), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+        assert result.returncode == ConfigurationError.exit_code == 2, (args, result.stderr)
+        assert result.stderr.strip() == LOG_FORMAT_ERROR, args
+        assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve"], ["data", "runs"], ["train"], ["models", "list"], ["worker", "--once", "ingest"], ["keys", "list"]],
+)
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"SALESCAST_LOG_FORMAT": "console"}, LOG_FORMAT_ERROR),
+        (
+            {"SALESCAST_SERVE_PORT": "http", "SALESCAST_NEGATIVE_SALES": "drop"},
+            "error: SALESCAST_NEGATIVE_SALES='drop' is not valid: input should be 'keep', 'clip' or 'reject'; "
+            "SALESCAST_SERVE_PORT='http' is not valid: input should be a valid integer, unable to parse string as "
+            "an integer",
+        ),
+    ],
+)
+def test_a_bad_setting_stops_every_command_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], variables: dict[str, str], message: str
+) -> None:
+    monkeypatch.setenv("SALESCAST_HOME", str(tmp_path / "home"))
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, args, terminal_width=400)
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == message
+    assert not (tmp_path / "home").exists()  # nothing ran
