@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from salescast.cli import app
 from salescast.config import get_settings
+from salescast.data.schema import IngestionRun, SalesFact
 from salescast.errors import ConfigurationError
 from tests.conftest import FIXTURES
 
@@ -156,3 +158,20 @@ def test_a_bad_setting_stops_every_command_with_one_line(
     assert result.exit_code == 2, result.output
     assert result.output.strip() == message
     assert not (tmp_path / "home").exists()  # nothing ran
+
+
+def test_an_over_long_or_nul_product_id_is_one_rejected_row_on_every_backend(tmp_path: Path, engine: Engine) -> None:
+    """On PostgreSQL these failed the whole file ("value too long") or ended the command with a traceback."""
+    good = "".join(f"2024-02-{d:02d},B,{d}\n" for d in range(1, 29))
+    path = tmp_path / "sales.csv"
+    path.write_text("date,product,units\n" + good + f"2024-03-01,{'P' * 100_000},1\n2024-03-02,A\x00B,1\n")
+
+    result = salescast(tmp_path, "ingest", str(path), database_url=engine.url.render_as_string(hide_password=False))
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "product is 100,000 characters long; at most 200 fit" in result.stdout
+    assert "product contains a control character (U+0000)" in result.stdout
+    with engine.connect() as conn:
+        assert conn.execute(select(IngestionRun.status, IngestionRun.rows_rejected)).all() == [("succeeded", 2)]
+        assert conn.execute(select(func.count()).select_from(SalesFact)).scalar_one() == 28
