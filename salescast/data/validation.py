@@ -277,5 +277,9 @@ def _check_text(problems: _Problems, text: pd.Series, field: str, column: str) -
     problems.add(control, column, first_control)
 
 
+RAW_CELL_CHARS: Final = 500  # of each cell kept with a rejected row: a 100,000-character id need not be stored whole
+
+
 def _raw_rows(frame: pd.DataFrame) -> list[str]:
-    return [json.dumps(row, default=str) for row in frame.astype("string").fillna("").to_dict("records")]
+    cells = frame.astype("string").fillna("").apply(lambda column: column.str.slice(0, RAW_CELL_CHARS))
+    return [json.dumps(row, default=str) for row in cells.to_dict("records")]

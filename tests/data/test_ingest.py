@@ -506,6 +506,8 @@ def test_hostile_values_are_rejected_per_row_and_the_good_rows_load(
         runs = conn.execute(select(IngestionRun.status, IngestionRun.rows_rejected)).all()
     assert {(line, column): reason for line, column, reason in stored} == expected
     assert runs == [("succeeded", bad)]
+    long_row = next(p for p in report.problems if p.column == "product")
+    assert long_row.raw is not None and len(long_row.raw) < 1000  # not the whole 100,000 characters
 
 
 def test_a_rejected_nul_byte_is_stored_printably(engine: Engine, settings: Settings, tmp_path: Path) -> None:
