@@ -16,7 +16,7 @@ from rich.table import Table
 
 from salescast.config import NegativeSalesPolicy, ServerName, Settings, get_settings
 from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
-from salescast.errors import SalescastError, StorageError
+from salescast.errors import ConfigurationError, SalescastError, StorageError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -46,6 +46,21 @@ app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
+
+
+def _print_error(exc: Exception) -> None:
+    errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def _settings_first() -> None:
+    # Every command reads the settings: a bad one stops it here, before any work, as one line and the
+    # configuration exit code (also under typer's CliRunner, which does not go through main()).
+    try:
+        get_settings()
+    except ConfigurationError as exc:
+        _print_error(exc)
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _engine(settings: Settings) -> Engine:
@@ -957,7 +972,7 @@ def main() -> None:
     try:
         app()
     except SalescastError as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        _print_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:
         from sqlalchemy.exc import OperationalError

@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from salescast.errors import ConfigurationError
 
 NegativeSalesPolicy = Literal["keep", "clip", "reject"]
 ServerName = Literal["uvicorn", "granian"]
@@ -174,6 +176,24 @@ class Settings(BaseSettings):
         return self.artifact_uri or f"file://{(self.home / 'artifacts').resolve()}"
 
 
+def settings_error(error: ValidationError) -> ConfigurationError:
+    """One line for a user: each bad setting by its variable's name, with the value and what is allowed."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    problems = []
+    for item in error.errors():
+        message = item["msg"][:1].lower() + item["msg"][1:]
+        if item["loc"]:
+            name = f"{prefix}{item['loc'][0]}".upper()
+            problems.append(f"{name}={item['input']!r} is not valid: {message}")
+        else:  # a rule across settings
+            problems.append(f"settings are not valid: {message}")
+    return ConfigurationError("; ".join(sorted(problems)))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment (and `.env`); raises ConfigurationError when one is not valid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None

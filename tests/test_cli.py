@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
+from salescast.cli import app
+from salescast.config import get_settings
+from salescast.data.schema import IngestionRun, SalesFact
+from salescast.errors import ConfigurationError
 from tests.conftest import FIXTURES
 from tests.training.messy import messy_weekly_sales
 
@@ -151,3 +158,71 @@ def test_models_show_prints_the_model_card(tmp_path: Path) -> None:
     assert "hold-out: reference" in shown.stdout and "hold-out: snaive" in shown.stdout
     assert "lgbm: median (L1 loss)" in shown.stdout and "path: full" in shown.stdout
     assert "left-out-window check" in shown.stdout  # two calibration windows: learned, then checked
+
+
+# ---------------------------------------------------------------- bad settings (issue 18, defect 15)
+
+LOG_FORMAT_ERROR = "error: SALESCAST_LOG_FORMAT='console' is not valid: input should be 'json' or 'text'"
+
+
+def test_a_bad_setting_is_one_line_and_the_configuration_exit_code_for_the_installed_command(tmp_path: Path) -> None:
+    entry_point = Path(sys.executable).with_name("salescast")
+    env = {**os.environ, "SALESCAST_HOME": str(tmp_path / "home"), "SALESCAST_LOG_FORMAT": "console", "COLUMNS": "300"}
+    for args in (["serve"], ["data", "summary"], ["ingest", "sales.csv"]):
+        result = subprocess.run(
+            [str(entry_point), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+        assert result.returncode == ConfigurationError.exit_code == 2, (args, result.stderr)
+        assert result.stderr.strip() == LOG_FORMAT_ERROR, args
+        assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve"], ["data", "runs"], ["train"], ["models", "list"], ["worker", "--once", "ingest"], ["keys", "list"]],
+)
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"SALESCAST_LOG_FORMAT": "console"}, LOG_FORMAT_ERROR),
+        (
+            {"SALESCAST_SERVE_PORT": "http", "SALESCAST_NEGATIVE_SALES": "drop"},
+            "error: SALESCAST_NEGATIVE_SALES='drop' is not valid: input should be 'keep', 'clip' or 'reject'; "
+            "SALESCAST_SERVE_PORT='http' is not valid: input should be a valid integer, unable to parse string as "
+            "an integer",
+        ),
+    ],
+)
+def test_a_bad_setting_stops_every_command_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], variables: dict[str, str], message: str
+) -> None:
+    monkeypatch.setenv("SALESCAST_HOME", str(tmp_path / "home"))
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, args, terminal_width=400)
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == message
+    assert not (tmp_path / "home").exists()  # nothing ran
+
+
+def test_an_over_long_or_nul_product_id_is_one_rejected_row_on_every_backend(tmp_path: Path, engine: Engine) -> None:
+    """On PostgreSQL these failed the whole file ("value too long") or ended the command with a traceback."""
+    good = "".join(f"2024-02-{d:02d},B,{d}\n" for d in range(1, 29))
+    path = tmp_path / "sales.csv"
+    path.write_text("date,product,units\n" + good + f"2024-03-01,{'P' * 100_000},1\n2024-03-02,A\x00B,1\n")
+
+    result = salescast(tmp_path, "ingest", str(path), database_url=engine.url.render_as_string(hide_password=False))
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "product is 100,000 characters long; at most 200 fit" in result.stdout
+    assert "product contains a control character (U+0000)" in result.stdout
+    with engine.connect() as conn:
+        assert conn.execute(select(IngestionRun.status, IngestionRun.rows_rejected)).all() == [("succeeded", 2)]
+        assert conn.execute(select(func.count()).select_from(SalesFact)).scalar_one() == 28

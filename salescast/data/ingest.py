@@ -1,4 +1,5 @@
-"""Loading one file into the sales store: stream, validate, stage, upsert, all in one transaction."""
+"""Loading one file into the sales store: stream, validate, stage, upsert, all in one transaction (the run's
+record is written before it, see salescast.data.runs)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from salescast.config import Settings
 from salescast.data import staging
 from salescast.data.presets import SourceSpec
+from salescast.data.runs import mark_interrupted, run_locks, running_run
 from salescast.data.schema import IngestionRun, RejectedRow
-from salescast.data.sources import LineProblem, iter_raw_chunks
+from salescast.data.sources import LineProblem, iter_raw_chunks, printable
 from salescast.data.validation import validate_chunk
 from salescast.errors import FileRefusedError, StorageError
 
@@ -33,7 +35,7 @@ ProgressCallback = Callable[[int], None]  # called with the rows read so far, af
 class IngestReport:
     run_id: int | None
     source: str
-    status: str  # succeeded | refused | failed
+    status: str  # running, then succeeded | refused | failed | interrupted
     preset: str | None = None
     file_sha256: str | None = None
     rows_read: int = 0
@@ -112,9 +114,11 @@ def ingest_file(
 ) -> IngestReport:
     """Load `path` as one transaction and return what happened.
 
-    Raises FileRefusedError when the file cannot be used (unreadable, missing columns, too many bad
-    rows) and StorageError when the database fails; in both cases no sales data was written, and the
-    attempt is recorded as an ingestion run when the database can still be reached.
+    The run is recorded as `running` first, in a transaction of its own, and its outcome when it ends (a
+    process killed on the way shows as `interrupted` later, see salescast.data.runs). Raises
+    FileRefusedError when the file cannot be used (unreadable, missing columns, too many bad rows) and
+    StorageError when the database fails; in both cases no sales data was written, and the attempt is
+    recorded when the database can still be reached.
     """
     started = time.perf_counter()
     source = str(path)
@@ -122,58 +126,28 @@ def ingest_file(
         raise FileRefusedError(f"{path}: no such file")
     sha = file_sha256(path)
     report = IngestReport(run_id=None, source=source, status="running", preset=preset, file_sha256=sha)
-    kept = settings.ingest_max_stored_rejects
     try:
-        with engine.begin() as conn:
-            run_id = conn.execute(
-                insert(IngestionRun)
-                .values(source=source, preset=preset, file_sha256=sha, status="running")
-                .returning(IngestionRun.id)
-            ).scalar_one()
+        locks = run_locks(engine)
+        mark_interrupted(engine, locks)
+        with running_run(engine, locks, source=source, preset=preset, file_sha256=sha) as run_id:
             report.run_id = run_id
-            staging.create_staging(conn)
-            dims = staging.Dimensions()
-            checked_chunks = (
-                validate_chunk(raw, spec, settings.negative_sales)
-                for raw in iter_raw_chunks(path, spec, settings.ingest_chunk_rows)
-            )
-            for checked in prefetch(checked_chunks, depth=2):
-                staging.stage_rows(conn, checked.rows)
-                dims.add(checked.rows)
-                report.rows_read += checked.rows_read
-                report.rows_rejected += checked.rejected_rows
-                if len(report.problems) < kept:
-                    report.problems.extend(
-                        sorted(checked.problems, key=lambda p: p.line)[: kept - len(report.problems)]
-                    )
-                if progress:
-                    progress(report.rows_read)
-            if report.rows_read == 0:
-                raise FileRefusedError(f"{path}: the file has no data rows")
-            # Duplicate keys only matter when rows are not summed. PostgreSQL reports them from the
-            # upsert itself (a row affected twice), so the common clean file needs no extra pass.
-            check_first = not spec.aggregate and conn.dialect.name != "postgresql"
-            if check_first:
-                _reject_duplicates(conn, report, kept)
-            _check_bad_share(path, report, settings.ingest_max_bad_share)
-            staging.upsert_dimensions(conn, dims)
-            try:
-                with conn.begin_nested():
-                    counts = staging.upsert_facts(conn, run_id, spec.aggregate)
-            except DBAPIError as exc:
-                if check_first or spec.aggregate or getattr(exc.orig, "sqlstate", None) != CARDINALITY_VIOLATION:
-                    raise
-                _reject_duplicates(conn, report, kept)
-                _check_bad_share(path, report, settings.ingest_max_bad_share)
-                counts = staging.upsert_facts(conn, run_id, spec.aggregate)
-            report.rows_accepted = report.rows_read - report.rows_rejected
-            staging.drop_staging(conn)
-            report.facts_inserted, report.facts_updated = counts.inserted, counts.updated
-            report.facts_unchanged = counts.unchanged
-            report.status = "succeeded"
-            report.seconds = time.perf_counter() - started
-            _store_problems(conn, run_id, report.problems)
-            conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))
+            _load_recording_outcome(engine, path, spec, settings, report, progress, started)
+    except (DBAPIError, SQLAlchemyError) as exc:  # the run could not even be recorded
+        raise StorageError(f"{path}: database error, nothing was loaded: {getattr(exc, 'orig', None) or exc}") from exc
+    return report
+
+
+def _load_recording_outcome(
+    engine: Engine,
+    path: Path,
+    spec: SourceSpec,
+    settings: Settings,
+    report: IngestReport,
+    progress: ProgressCallback | None,
+    started: float,
+) -> None:
+    try:
+        _load(engine, path, spec, settings, report, progress, started)
     except FileRefusedError as exc:
         report.status, report.message = "refused", str(exc)
         _record_outcome(engine, report, started)
@@ -183,7 +157,69 @@ def ingest_file(
         report.status, report.message = "failed", f"database error, nothing was loaded: {detail}"
         _record_outcome(engine, report, started)
         raise StorageError(f"{path}: {report.message}") from exc
-    return report
+    except BaseException as exc:  # Ctrl-C, or a defect: the run still gets an outcome
+        stopped = isinstance(exc, KeyboardInterrupt)
+        report.status = "interrupted" if stopped else "failed"
+        report.message = f"{'interrupted' if stopped else f'unexpected error: {exc!r}'}; nothing was loaded"
+        _record_outcome(engine, report, started)
+        raise
+
+
+def _load(
+    engine: Engine,
+    path: Path,
+    spec: SourceSpec,
+    settings: Settings,
+    report: IngestReport,
+    progress: ProgressCallback | None,
+    started: float,
+) -> None:
+    """Stream, validate, stage and upsert `path`, and record the run's success, in one transaction."""
+    assert report.run_id is not None, "the run is recorded before the load"
+    run_id = report.run_id
+    kept = settings.ingest_max_stored_rejects
+    with engine.begin() as conn:
+        staging.create_staging(conn)
+        dims = staging.Dimensions()
+        checked_chunks = (
+            validate_chunk(raw, spec, settings.negative_sales)
+            for raw in iter_raw_chunks(path, spec, settings.ingest_chunk_rows)
+        )
+        for checked in prefetch(checked_chunks, depth=2):
+            staging.stage_rows(conn, checked.rows)
+            dims.add(checked.rows)
+            report.rows_read += checked.rows_read
+            report.rows_rejected += checked.rejected_rows
+            if len(report.problems) < kept:
+                report.problems.extend(sorted(checked.problems, key=lambda p: p.line)[: kept - len(report.problems)])
+            if progress:
+                progress(report.rows_read)
+        if report.rows_read == 0:
+            raise FileRefusedError(f"{path}: the file has no data rows")
+        # Duplicate keys only matter when rows are not summed. PostgreSQL reports them from the
+        # upsert itself (a row affected twice), so the common clean file needs no extra pass.
+        check_first = not spec.aggregate and conn.dialect.name != "postgresql"
+        if check_first:
+            _reject_duplicates(conn, report, kept)
+        _check_bad_share(path, report, settings.ingest_max_bad_share)
+        staging.upsert_dimensions(conn, dims)
+        try:
+            with conn.begin_nested():
+                counts = staging.upsert_facts(conn, run_id, spec.aggregate)
+        except DBAPIError as exc:
+            if check_first or spec.aggregate or getattr(exc.orig, "sqlstate", None) != CARDINALITY_VIOLATION:
+                raise
+            _reject_duplicates(conn, report, kept)
+            _check_bad_share(path, report, settings.ingest_max_bad_share)
+            counts = staging.upsert_facts(conn, run_id, spec.aggregate)
+        report.rows_accepted = report.rows_read - report.rows_rejected
+        staging.drop_staging(conn)
+        report.facts_inserted, report.facts_updated = counts.inserted, counts.updated
+        report.facts_unchanged = counts.unchanged
+        report.status = "succeeded"
+        report.seconds = time.perf_counter() - started
+        _store_problems(conn, run_id, report.problems)
+        conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))
 
 
 def _reject_duplicates(conn: Connection, report: IngestReport, kept: int) -> None:
@@ -222,33 +258,33 @@ def _run_values(report: IngestReport) -> dict[str, object]:
     }
 
 
-def _store_problems(conn: object, run_id: int, problems: list[LineProblem]) -> None:
+def _store_problems(conn: Connection, run_id: int, problems: list[LineProblem]) -> None:
     if not problems:
         return
-    conn.execute(  # type: ignore[attr-defined]
+    # printable(): validation already escapes what it quotes; a control character anywhere else (PostgreSQL
+    # refuses NUL in text) must not cost the run its record.
+    conn.execute(
         insert(RejectedRow),
-        [{"run_id": run_id, "line": p.line, "column": p.column, "reason": p.reason, "raw": p.raw} for p in problems],
+        [
+            {
+                "run_id": run_id,
+                "line": p.line,
+                "column": None if p.column is None else printable(p.column),
+                "reason": printable(p.reason),
+                "raw": None if p.raw is None else printable(p.raw),
+            }
+            for p in problems
+        ],
     )
 
 
 def _record_outcome(engine: Engine, report: IngestReport, started: float) -> None:
-    """Record a refused or failed attempt in its own transaction; the load itself was rolled back."""
+    """Record how a refused or failed run ended, in its own transaction; the load itself was rolled back."""
     report.seconds = time.perf_counter() - started
-    report.run_id = None
+    assert report.run_id is not None, "the run is recorded before the load"
     try:
         with engine.begin() as conn:
-            run_id = conn.execute(
-                insert(IngestionRun)
-                .values(
-                    source=report.source,
-                    preset=report.preset,
-                    file_sha256=report.file_sha256,
-                    status=report.status,
-                )
-                .returning(IngestionRun.id)
-            ).scalar_one()
-            conn.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(**_run_values(report)))
-            _store_problems(conn, run_id, report.problems)
-            report.run_id = run_id
+            conn.execute(update(IngestionRun).where(IngestionRun.id == report.run_id).values(**_run_values(report)))
+            _store_problems(conn, report.run_id, report.problems)
     except SQLAlchemyError:
-        pass  # the database is down: the caller reports the original error
+        pass  # the database is down: the caller reports the original error; the run shows as interrupted later

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -95,6 +96,10 @@ class SalesFact(Base):
     ingestion_run_id: Mapped[int | None] = mapped_column(Integer)  # the run that last wrote the row
 
 
+# running: recorded before the load starts (salescast.data.runs); interrupted: its process died while running.
+RUN_STATUSES = ("running", "succeeded", "refused", "failed", "interrupted")
+
+
 class IngestionRun(Base):
     """One attempt to load one file, whatever its outcome."""
 
@@ -104,7 +109,7 @@ class IngestionRun(Base):
     source: Mapped[str] = mapped_column(Text)
     preset: Mapped[str | None] = mapped_column(String(100))
     file_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | refused | failed
+    status: Mapped[str] = mapped_column(String(20))  # one of RUN_STATUSES
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -115,6 +120,8 @@ class IngestionRun(Base):
     facts_inserted: Mapped[int] = mapped_column(Integer, default=0)
     facts_updated: Mapped[int] = mapped_column(Integer, default=0)
     facts_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (CheckConstraint(f"status IN ({', '.join(map(repr, RUN_STATUSES))})", name="status"),)
 
 
 class RejectedRow(Base):

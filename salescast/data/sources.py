@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,12 +10,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from pandas.errors import ParserError
 
 from salescast.data.presets import SourceSpec
 from salescast.errors import FileRefusedError
+
+# C0 and C1 control characters and DEL: never part of an id or a name, and PostgreSQL refuses NUL in text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with each control character written as an escape (NUL as \\x00): safe to show and to store."""
+    return CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 @dataclass(frozen=True)
@@ -95,14 +105,11 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
     malformed: list[LineProblem] = []
 
     def on_invalid_row(row: pa_csv.InvalidRow) -> str:
-        malformed.append(
-            LineProblem(
-                int(row.number or 0),
-                None,
-                f"malformed row: expected {row.expected_columns} fields, saw {row.actual_columns}",
-                row.text[:500],
-            )
-        )
+        if row.text.strip():
+            reason = f"malformed row: expected {row.expected_columns} fields, saw {row.actual_columns}"
+        else:  # a single field of spaces or tabs: a line that looks empty but is not
+            reason = "blank line: only whitespace"
+        malformed.append(LineProblem(int(row.number or 0), None, reason, printable(row.text[:500])))
         return "skip"
 
     try:
@@ -146,11 +153,15 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
         # Small Arrow blocks gathered into chunks of `chunk_rows`: Arrow reads several blocks ahead, so
         # its memory is bounded by the block size, and validation still sees large, efficient chunks.
         while pending is not None and (pending.num_rows >= chunk_rows or (finished and pending.num_rows)):
-            piece = pending.slice(0, chunk_rows).to_pandas(types_mapper=_ARROW_STRINGS.get)
+            piece = pending.slice(0, chunk_rows)
             pending = pending.slice(chunk_rows)
-            ordinals = np.arange(good_rows, good_rows + len(piece))
-            yield RawChunk(piece, _physical_lines(ordinals, skipped), found)
-            good_rows += len(piece)
+            lines = _physical_lines(np.arange(good_rows, good_rows + piece.num_rows), skipped)
+            good_rows += piece.num_rows
+            # An empty line (or one of separators only) holds no sale: it is skipped, not counted as a row,
+            # and the lines after it keep their numbers (Arrow reads it as a row of empty fields).
+            holds_values = _holds_values(piece)
+            frame = piece.filter(holds_values).to_pandas(types_mapper=_ARROW_STRINGS.get)
+            yield RawChunk(frame, lines[holds_values], found)
             found = []
     if found:  # malformed lines after the last good row
         yield RawChunk(pd.DataFrame({c: pd.Series(dtype="string") for c in used}), np.array([], dtype=int), found)
@@ -158,6 +169,14 @@ def _iter_csv(path: Path, spec: SourceSpec, chunk_rows: int) -> Iterator[RawChun
 
 # Arrow-backed pandas strings: validation's string operations then run in Arrow's compute kernels.
 _ARROW_STRINGS = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+
+
+def _holds_values(table: pa.Table) -> np.ndarray:
+    """Which rows of a chunk of string columns have at least one non-empty field."""
+    holds = np.zeros(table.num_rows, dtype=bool)
+    for column in table.columns:
+        holds |= pc.not_equal(column, "").to_numpy(zero_copy_only=False)
+    return holds
 
 
 def _arrow_encoding(encoding: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, aliased
 
+from salescast.data.runs import mark_interrupted
 from salescast.data.schema import Category, IngestionRun, Product, RejectedRow, SalesFact, Store
 
 
@@ -88,6 +89,9 @@ def summarize(engine: Engine, runs: int = 5) -> DataSummary:
 
 
 def recent_runs(engine: Engine, limit: int) -> list[IngestionRun]:
+    """The latest `limit` runs, newest first; a `running` run whose process is gone is shown (and recorded)
+    as `interrupted`."""
+    mark_interrupted(engine)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(select(IngestionRun).order_by(IngestionRun.id.desc()).limit(limit)))
 

@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import String
 
 from salescast.config import NegativeSalesPolicy
 from salescast.data.fields import STAGED_COLUMNS
 from salescast.data.presets import SourceSpec
-from salescast.data.sources import LineProblem, RawChunk
+from salescast.data.schema import Base
+from salescast.data.sources import CONTROL_CHARACTERS, LineProblem, RawChunk, printable
 
 _TRUE = ["1", "true", "t", "yes", "y"]
 _FALSE = ["0", "false", "f", "no", "n", ""]
 _ARROW_STRING = pd.StringDtype("pyarrow")
+
+# Sales dates accepted: wide enough for any sales history, and far enough inside pandas' nanosecond range
+# (1677-09-21 .. 2262-04-11) that the dates of forecasts after the last sale stay representable.
+EARLIEST_DATE: Final = dt.date(1900, 1, 1)
+LATEST_DATE: Final = dt.date(2199, 12, 31)
+
+# Each text field and the (table, column) that stores it: the longest value accepted is that column's length.
+_TEXT_COLUMNS: Final = {
+    "product": ("products", "sku"),
+    "product_name": ("products", "name"),
+    "category": ("categories", "name"),
+    "subcategory": ("categories", "name"),
+    "store": ("stores", "code"),
+    "store_name": ("stores", "name"),
+}
+
+
+def _column_length(table: str, column: str) -> int:
+    kind = Base.metadata.tables[table].c[column].type
+    assert isinstance(kind, String) and kind.length, f"{table}.{column} is a string column of bounded length"
+    return kind.length
+
+
+# In characters. PostgreSQL refuses a longer value, and with it the whole load; SQLite would store it, out of
+# reach of the API, whose ids are capped at the same length.
+MAX_LENGTHS: Final = {field: _column_length(table, column) for field, (table, column) in _TEXT_COLUMNS.items()}
 
 
 @dataclass
@@ -51,7 +81,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _quoted(values: pd.Series, mask: np.ndarray) -> pd.Series:
-    return "'" + values[mask].astype("string").fillna("").str.slice(0, 80) + "'"
+    shown = values[mask].astype("string").fillna("").str.slice(0, 80).astype(object).map(printable)
+    return "'" + shown.astype(str) + "'"
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +105,29 @@ def _parse_dates(values: pd.Series, date_format: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_localize(None) if values.dt.tz is not None else values
     return pd.to_datetime(_text(values), format=date_format or "ISO8601", errors="coerce")
+
+
+def _is_date(text: str, date_format: str | None) -> bool:
+    """Whether `text` is a date, one pandas cannot hold (such as 0001-01-01) included."""
+    try:
+        if date_format:
+            dt.datetime.strptime(text, date_format)
+        else:
+            dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_dates(dates: pd.Series, values: pd.Series, date_format: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The (unparseable, out of range) masks of the parsed `dates`, whose raw cells are `values`."""
+    unparseable = dates.isna().to_numpy(dtype=bool)
+    out_of_range = ((dates < pd.Timestamp(EARLIEST_DATE)) | (dates > pd.Timestamp(LATEST_DATE))).to_numpy(dtype=bool)
+    if unparseable.any() and not pd.api.types.is_datetime64_any_dtype(values):
+        missing = np.flatnonzero(unparseable)
+        beyond = missing[[_is_date(text, date_format) for text in _text(values).iloc[missing]]]
+        unparseable[beyond], out_of_range[beyond] = False, True
+    return unparseable, out_of_range
 
 
 def _parse_flags(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -115,13 +169,18 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
 
     date_values = raw[mapping["date"]]
     dates = _parse_dates(date_values, spec.date_format)
-    problems.add(dates.isna(), mapping["date"], lambda m: "unparseable date " + _quoted(date_values, m))
+    unparseable, out_of_range = _check_dates(dates, date_values, spec.date_format)
+    problems.add(unparseable, mapping["date"], lambda m: "unparseable date " + _quoted(date_values, m))
+    accepted = f"is out of range (accepted: {EARLIEST_DATE} to {LATEST_DATE})"
+    problems.add(out_of_range, mapping["date"], lambda m: "date " + _quoted(date_values, m) + " " + accepted)
     out["date"] = dates
 
     unit_values = raw[mapping["units"]]
     units, _ = _numbers(unit_values)
     problems.add(np.isnan(units), mapping["units"], lambda m: "units is not a number: " + _quoted(unit_values, m))
-    negative = units < 0
+    problems.add(np.isinf(units), mapping["units"], _not_finite("units", unit_values))
+    negative = np.isfinite(units) & (units < 0)
+    returns = negative.copy()  # before clipping: only a return may have a negative revenue
     if negative_sales == "reject":
         problems.add(
             negative,
@@ -139,6 +198,14 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
             continue
         numbers, blank = _numbers(values)
         problems.add(np.isnan(numbers) & ~blank, mapping[field], _not_a_number(field, values))
+        problems.add(np.isinf(numbers), mapping[field], _not_finite(field, values))
+        negative_number = np.isfinite(numbers) & (numbers < 0)
+        if field == "unit_price":
+            rule = "negative unit_price {}: a price is never negative"
+            problems.add(negative_number, mapping[field], _negative(rule, numbers))
+        else:  # a sale brings money in, a return pays it back
+            rule = "negative revenue {} on a row of {} units: only a return (negative units) has negative revenue"
+            problems.add(negative_number & ~returns, mapping[field], _negative(rule, numbers, units))
         out[field] = numbers
     if "revenue" in mapping or "unit_price" in mapping:
         # Revenue follows from the price when only the price is given.
@@ -161,6 +228,9 @@ def validate_chunk(chunk: RawChunk, spec: SourceSpec, negative_sales: NegativeSa
         out[field] = None if values is None else _text(values).replace("", None)
     store = column("store")
     out["store"] = spec.default_store if store is None else _text(store).replace("", spec.default_store)
+    for field in MAX_LENGTHS:
+        if field in mapping:
+            _check_text(problems, out[field], field, mapping[field])
 
     bad = problems.bad
     report = [
@@ -180,5 +250,36 @@ def _not_a_number(field: str, values: pd.Series) -> Reasons:
     return lambda mask: f"{field} is not a number: " + _quoted(values, mask)
 
 
+def _not_finite(field: str, values: pd.Series) -> Reasons:
+    return lambda mask: f"{field} is not a finite number: " + _quoted(values, mask)
+
+
+def _negative(template: str, *numbers: np.ndarray) -> Reasons:
+    """Reasons that put each bad row's `numbers` (one array per pair of braces) into `template`."""
+    return lambda mask: pd.Series([template.format(*row) for row in zip(*(n[mask] for n in numbers), strict=True)])
+
+
+def _check_text(problems: _Problems, text: pd.Series, field: str, column: str) -> None:
+    """Ids and names longer than their column holds, or holding a control character."""
+    limit = MAX_LENGTHS[field]
+    lengths = text.str.len().fillna(0).to_numpy(dtype="int64")
+    problems.add(
+        lengths > limit,
+        column,
+        lambda m: pd.Series([f"{field} is {n:,} characters long; at most {limit} fit" for n in lengths[m]]),
+    )
+
+    def first_control(mask: np.ndarray) -> pd.Series:
+        found = [CONTROL_CHARACTERS.search(value) for value in text[mask].astype(str)]
+        return pd.Series([f"{field} contains a control character (U+{ord(f[0]) if f else 0:04X})" for f in found])
+
+    control = text.str.contains(CONTROL_CHARACTERS.pattern, regex=True).fillna(False).to_numpy(dtype=bool)
+    problems.add(control, column, first_control)
+
+
+RAW_CELL_CHARS: Final = 500  # of each cell kept with a rejected row: a 100,000-character id need not be stored whole
+
+
 def _raw_rows(frame: pd.DataFrame) -> list[str]:
-    return [json.dumps(row, default=str) for row in frame.astype("string").fillna("").to_dict("records")]
+    cells = frame.astype("string").fillna("").apply(lambda column: column.str.slice(0, RAW_CELL_CHARS))
+    return [json.dumps(row, default=str) for row in cells.to_dict("records")]

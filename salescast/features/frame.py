@@ -5,6 +5,7 @@ A series is one product in one store, `unique_id = "store/product"`. Frequency t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,8 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from salescast.errors import DataValidationError
+
+log = logging.getLogger(__name__)
 
 ID, DS, Y = "unique_id", "ds", "y"
 EXOG_COLUMNS = ("price", "on_promotion")
@@ -167,4 +170,32 @@ def load_series(engine: Engine, freq: str | None = None, min_date: str | None = 
     rows["on_promotion"] = rows["on_promotion"].astype(float)
     rows["price"] = rows["price"].astype(float)
     static = rows.drop_duplicates(ID)[[ID, *STATIC_COLUMNS]].reset_index(drop=True)
-    return prepare(rows[[ID, DS, Y, *EXOG_COLUMNS]], freq=freq, static=static)
+    return prepare(_usable(rows)[[ID, DS, Y, *EXOG_COLUMNS]], freq=freq, static=static)
+
+
+def _usable(rows: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows training can use: one bad row (an infinite value written before ingestion refused
+    them, or by hand) is logged and skipped, rather than refusing every training that reads the store.
+
+    A row whose units are not finite is dropped, and its day becomes a gap (filled as no sales, as any day
+    without a row); a price that is not finite is unknown, and carries the series' last price forward.
+    """
+    units = pd.to_numeric(rows[Y], errors="coerce").astype("float64")
+    bad_units = ~np.isfinite(units.to_numpy())
+    _warn_skipped(rows, bad_units, "units", "non-finite")
+    rows = rows.loc[~bad_units].reset_index(drop=True)
+    bad_price = np.isinf(rows["price"].to_numpy())
+    if bad_price.any():
+        _warn_skipped(rows, bad_price, "price", "non-finite, read as unknown")
+        rows.loc[bad_price, "price"] = np.nan
+        carried = rows.groupby(ID, sort=False)["price"].ffill()
+        rows.loc[bad_price, "price"] = carried[bad_price]
+    return rows
+
+
+def _warn_skipped(rows: pd.DataFrame, bad: np.ndarray, column: str, reason: str) -> None:
+    if not bad.any():
+        return
+    series = rows.loc[bad, ID].drop_duplicates()
+    shown = ",".join(series.iloc[:3]) + (f" and {len(series) - 3} more" if len(series) > 3 else "")
+    log.warning("features.frame.skipped rows=%d column=%s reason=%s series=%s", int(bad.sum()), column, reason, shown)

@@ -122,6 +122,11 @@ class FileJobLock:
         finally:
             lock.release()
 
+    def discard(self, name: str) -> None:
+        """Delete the file of a lock that will not be taken again (a finished ingestion run's), so that such
+        locks do not pile up; a lock still held elsewhere stays held."""
+        (self.folder / f"{_checked(name, 0.0)}.lock").unlink(missing_ok=True)
+
 
 def job_lock(settings: Settings) -> JobLock:
     """The lock implementation for the configured database: advisory locks on PostgreSQL, lock files under

@@ -78,3 +78,46 @@ def test_the_latest_migrations_go_down_and_up_again_keeping_rows(engine: Engine)
     assert log_indexes() == {"ix_prediction_log_model_variant_at"}
     with engine.connect() as conn:
         assert conn.scalars(select(PredictionLogEntry.request_id)).all() == ["r1"]
+
+
+def test_ingestion_run_statuses_migrate_down_and_up(engine: Engine) -> None:
+    import pytest
+    from alembic import command
+    from sqlalchemy import delete, insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from salescast.data.database import alembic_config, migrate
+    from salescast.data.schema import IngestionRun, RejectedRow
+
+    def statuses() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(IngestionRun.status).order_by(IngestionRun.id)))
+
+    def add(status: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(IngestionRun).values(source="f.csv", status=status))
+
+    for status in ("succeeded", "interrupted", "running"):
+        add(status)
+    with engine.begin() as conn:
+        conn.execute(insert(RejectedRow).values(run_id=1, line=2, column="units", reason="units is not a number"))
+    with pytest.raises(IntegrityError):
+        add("bogus")
+    try:
+        command.downgrade(alembic_config(engine), "0006")
+        # An earlier release knows neither state: its runs that never finished read as failed.
+        assert statuses() == ["succeeded", "failed", "failed"]
+        add("bogus")  # no constraint there
+        with engine.begin() as conn:
+            conn.execute(delete(IngestionRun).where(IngestionRun.status == "bogus"))
+    finally:
+        migrate(engine)
+
+    assert schema_is_current(engine)
+    add("interrupted")
+    assert statuses() == ["succeeded", "failed", "failed", "interrupted"]
+    with pytest.raises(IntegrityError):
+        add("bogus")
+    # SQLite rebuilds the table in each direction: the rows that refer to it must survive (not cascade away).
+    with engine.connect() as conn:
+        assert conn.execute(select(RejectedRow.run_id, RejectedRow.reason)).all() == [(1, "units is not a number")]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Connection, Engine, select, text
@@ -13,7 +19,9 @@ from salescast.config import Settings
 from salescast.data import staging
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
+from salescast.data.runs import mark_interrupted, run_locks, running_run
 from salescast.data.schema import IngestionRun, RejectedRow
+from salescast.data.summary import recent_runs
 from salescast.errors import FileRefusedError, StorageError
 from tests.conftest import FIXTURES, SHARED_DATA
 
@@ -438,3 +446,186 @@ def test_a_connection_killed_mid_file_loads_nothing(
     killer.close()
 
     assert count(engine, "sales") == count(engine, "products") == 0
+
+
+# ---------------------------------------------------------------- hostile values (issue 18, defects 2 and 3)
+
+
+GOOD_ROWS = "".join(f"2024-02-{d:02d},B,Bee,s1,{d},{2 * d},2.0\n" for d in range(1, 29))  # lines 2..29
+LONG_ID = "P" * 100_000
+HOSTILE_ROWS = [  # (row, column, reason); the rows follow the 28 good ones, from line 30 on
+    ("2024-01-01,A,Ay,s1,inf,,2.0", "units", "units is not a finite number: 'inf'"),
+    ("2024-01-02,A,Ay,s1,Infinity,,2.0", "units", "units is not a finite number: 'Infinity'"),
+    ("2024-01-03,A,Ay,s1,+inf,,2.0", "units", "units is not a finite number: '+inf'"),
+    ("2024-01-04,A,Ay,s1,INF,,2.0", "units", "units is not a finite number: 'INF'"),
+    ("2024-01-05,A,Ay,s1,-inf,,2.0", "units", "units is not a finite number: '-inf'"),
+    ("2024-01-06,A,Ay,s1,1e400,,2.0", "units", "units is not a finite number: '1e400'"),
+    ("2024-01-07,A,Ay,s1,1,inf,", "revenue", "revenue is not a finite number: 'inf'"),
+    ("2024-01-08,A,Ay,s1,1,,-Infinity", "unit_price", "unit_price is not a finite number: '-Infinity'"),
+    ("2024-01-09,A,Ay,s1,1,,-1.5", "unit_price", "negative unit_price -1.5: a price is never negative"),
+    (
+        "2024-01-10,A,Ay,s1,2,-3,",
+        "revenue",
+        "negative revenue -3.0 on a row of 2.0 units: only a return (negative units) has negative revenue",
+    ),
+    (f"2024-01-11,{LONG_ID},Ay,s1,1,,2.0", "product", "product is 100,000 characters long; at most 200 fit"),
+    (f"2024-01-12,A,{'n' * 501},s1,1,,2.0", "product_name", "product_name is 501 characters long; at most 500 fit"),
+    (f"2024-01-13,A,Ay,{'s' * 201},1,,2.0", "store", "store is 201 characters long; at most 200 fit"),
+    ("2024-01-14,A\x00B,Ay,s1,1,,2.0", "product", "product contains a control character (U+0000)"),
+    ("2024-01-15,A,A\x07y,s1,1,,2.0", "product_name", "product_name contains a control character (U+0007)"),
+    ("0001-01-01,A,Ay,s1,1,,2.0", "date", "date '0001-01-01' is out of range (accepted: 1900-01-01 to 2199-12-31)"),
+    ("9999-12-31,A,Ay,s1,1,,2.0", "date", "date '9999-12-31' is out of range (accepted: 1900-01-01 to 2199-12-31)"),
+    ("2024-13-45,A,Ay,s1,1,,2.0", "date", "unparseable date '2024-13-45'"),
+    ("   ", None, "blank line: only whitespace"),
+]
+
+
+def test_hostile_values_are_rejected_per_row_and_the_good_rows_load(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    # An empty line is no row: skipped, neither read nor rejected, and the lines after it keep their numbers.
+    rows = [row for row, _, _ in HOSTILE_ROWS]
+    body = GOOD_ROWS + "\n".join(rows[:5]) + "\n\n" + "\n".join(rows[5:]) + "\n"
+    path = tmp_path / "hostile.csv"
+    path.write_text("date,product,product_name,store,units,revenue,unit_price\n" + body, encoding="utf-8")
+    expected = {}
+    for number, (_, column, reason) in enumerate(HOSTILE_ROWS, start=30):
+        expected[(number + (number >= 35), column)] = reason  # the empty line is line 35
+    lenient = settings.model_copy(update={"ingest_max_bad_share": 0.5})
+
+    report = ingest_file(engine, path, resolve_spec(None), lenient)
+
+    assert report.status == "succeeded"
+    assert {(p.line, p.column): p.reason for p in report.problems} == expected
+    bad = len(HOSTILE_ROWS)
+    assert (report.rows_read, report.rows_rejected, report.rows_accepted) == (28 + bad, bad, 28)
+    sales = sales_table(engine)
+    assert sales["sku"].tolist() == ["B"] * 28 and sales["units"].sum() == sum(range(1, 29))
+    with engine.connect() as conn:
+        stored = conn.execute(select(RejectedRow.line, RejectedRow.column, RejectedRow.reason)).all()
+        runs = conn.execute(select(IngestionRun.status, IngestionRun.rows_rejected)).all()
+    assert {(line, column): reason for line, column, reason in stored} == expected
+    assert runs == [("succeeded", bad)]
+    long_row = next(p for p in report.problems if p.column == "product")
+    assert long_row.raw is not None and len(long_row.raw) < 1000  # not the whole 100,000 characters
+
+
+def test_a_rejected_nul_byte_is_stored_printably(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    # PostgreSQL refuses NUL in text: the reason and raw row of a rejected line must not carry one.
+    body = GOOD_ROWS + "2024-01-14\x00,A\x00B,Ay,s1,1,,2.0\n"
+    path = tmp_path / "nul.csv"
+    path.write_text("date,product,product_name,store,units,revenue,unit_price\n" + body, encoding="utf-8")
+
+    report = ingest_file(engine, path, resolve_spec(None), settings)
+
+    assert {(p.line, p.column): p.reason for p in report.problems} == {
+        (30, "date"): "unparseable date '2024-01-14\\x00'",
+        (30, "product"): "product contains a control character (U+0000)",
+    }
+    with engine.connect() as conn:
+        raw = conn.execute(select(RejectedRow.raw)).scalars().all()
+    assert len(raw) == 2 and all(r is not None and "\x00" not in r and "\\u0000" in r for r in raw)
+    assert len(sales_table(engine)) == 28
+
+
+@pytest.mark.parametrize("values", [[float("inf"), 1.0], [float("-inf"), 1.0]])
+def test_non_finite_numbers_in_typed_parquet_columns_are_rejected(
+    engine: Engine, settings: Settings, tmp_path: Path, values: list[float]
+) -> None:
+    frame = pd.DataFrame(
+        {"date": pd.to_datetime(["2024-01-01", "2024-01-02"]), "product": "A", "units": values, "unit_price": values}
+    )
+    path = tmp_path / "sales.parquet"
+    frame.to_parquet(path)
+
+    report = ingest_file(engine, path, resolve_spec(None), settings.model_copy(update={"ingest_max_bad_share": 0.5}))
+
+    assert {(p.line, p.column) for p in report.problems} == {(1, "units"), (1, "unit_price")}
+    assert sales_table(engine)["units"].tolist() == [1.0]
+
+
+# ---------------------------------------------------------------- run records (issue 18, defect 3: kill -9)
+
+
+def run_statuses(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(IngestionRun.status).order_by(IngestionRun.id)).scalars())
+
+
+def test_a_running_run_is_interrupted_only_once_its_lock_has_no_holder(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    locks = run_locks(engine)
+    with running_run(engine, locks, source="big.csv", preset=None, file_sha256=None) as run_id:
+        # Committed while its lock is held: another process sees the run, and sees it alive.
+        assert run_statuses(engine) == ["running"]
+        assert mark_interrupted(engine, run_locks(engine)) == []
+        assert [run.status for run in recent_runs(engine, 5)] == ["running"]
+    # The block ended without recording an outcome, as a killed process would.
+
+    [run] = recent_runs(engine, 5)
+
+    assert (run.id, run.status) == (run_id, "interrupted")
+    assert run.message is not None and "nothing was loaded" in run.message
+    path = write_csv(tmp_path / "next.csv", "date,product,units\n2024-01-01,A,1\n")
+    report = ingest_file(engine, path, resolve_spec(None), settings)
+    assert (report.run_id, run_statuses(engine)) == (run_id + 1, ["interrupted", "succeeded"])
+
+
+def test_a_run_stopped_by_an_unexpected_error_records_it(
+    engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(staging, "upsert_dimensions", broken)
+    path = write_csv(tmp_path / "f.csv", "date,product,units\n2024-01-01,A,1\n")
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(engine, path, resolve_spec(None), settings)
+
+    assert run_statuses(engine) == ["interrupted"]
+    assert count(engine, "sales") == 0
+
+
+def test_an_ingest_killed_midway_is_recorded_and_later_shown_as_interrupted(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """A real `salescast ingest` process, killed with SIGKILL while it loads a large file."""
+    rows = 400_000
+    days = pd.date_range("2020-01-01", periods=1000).strftime("%Y-%m-%d").to_numpy()
+    numbers = np.arange(rows)
+    frame = pd.DataFrame({"date": days[numbers % 1000], "product": "P" + (numbers // 1000).astype(str), "units": 1})
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    env = {
+        **os.environ,
+        "SALESCAST_HOME": str(tmp_path / "home"),
+        "SALESCAST_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "SALESCAST_INGEST_CHUNK_ROWS": "20000",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "salescast.cli", "ingest", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while run_statuses(engine) != ["running"] and time.monotonic() < deadline:
+            assert process.poll() is None, "the ingest ended before its run was seen"
+            time.sleep(0.02)
+        time.sleep(1.0)  # into the load (which takes several seconds)
+        assert run_statuses(engine) == ["running"] and process.poll() is None
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+    assert run_statuses(engine) == ["running"]  # the record outlived its process ...
+    assert count(engine, "sales") == count(engine, "products") == 0  # ... which loaded nothing
+    # PostgreSQL releases the dead session's lock once it notices the closed connection: at most a moment.
+    deadline = time.monotonic() + 5
+    while recent_runs(engine, 5)[0].status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [run.status for run in recent_runs(engine, 5)] == ["interrupted"]

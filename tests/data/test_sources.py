@@ -56,3 +56,16 @@ def test_a_malformed_last_line_is_still_reported(tmp_path: Path) -> None:
 
     assert sum(len(c.frame) for c in chunks) == 1
     assert [(p.line, p.reason) for c in chunks for p in c.malformed] == [(3, "malformed row: expected 3 fields, saw 4")]
+
+
+def test_empty_lines_are_skipped_and_lines_after_them_keep_their_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("date,product,units\n2024-01-01,A,1\n\n2024-01-02,A,2\n,,\n \t \n2024-01-03,A,3\n\n\n")
+
+    chunks = list(iter_raw_chunks(path, resolve_spec(None), chunk_rows=2))
+
+    lines = np.concatenate([c.lines for c in chunks]).tolist()
+    dates = [d for c in chunks for d in c.frame["date"]]
+    assert dict(zip(lines, dates, strict=True)) == {2: "2024-01-01", 4: "2024-01-02", 7: "2024-01-03"}
+    # A line of spaces and tabs is not empty: it is reported, as a line that holds only whitespace.
+    assert [(p.line, p.reason) for c in chunks for p in c.malformed] == [(6, "blank line: only whitespace")]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import Engine, insert
 
+from salescast.data.schema import Product, SalesFact, Store
 from salescast.errors import DataValidationError
-from salescast.features.frame import infer_freq, prepare
+from salescast.features.frame import infer_freq, load_series, prepare
 
 
 def long(ds: list[str], y: list[float], uid: str = "a") -> pd.DataFrame:
@@ -85,3 +89,37 @@ def test_a_subset_of_every_series_is_the_frame_itself_and_a_smaller_one_a_copy()
     assert frame.subset(["a", "b", "c"]) is frame
     smaller = frame.subset(["b"])
     assert list(smaller.data["unique_id"]) == ["b"] and smaller is not frame
+
+
+def test_stored_non_finite_values_are_skipped_with_a_warning_not_a_refusal(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row stored before ingestion rejected inf (or written by hand) must not block every training."""
+    days = pd.date_range("2024-01-01", periods=10).date
+    with engine.begin() as conn:
+        conn.execute(insert(Store), [{"id": 1, "code": "s1"}])
+        conn.execute(insert(Product), [{"id": 1, "sku": "A"}, {"id": 2, "sku": "B"}])
+        conn.execute(
+            insert(SalesFact),
+            [
+                {"product_id": p, "store_id": 1, "date": d, "units": u, "unit_price": price, "on_promotion": False}
+                for p in (1, 2)
+                for i, d in enumerate(days)
+                for u, price in [
+                    (float("inf") if (p, i) == (1, 4) else float(i), float("-inf") if (p, i) == (2, 6) else 2.0)
+                ]
+            ],
+        )
+    caplog.set_level(logging.WARNING, logger="salescast.features.frame")
+
+    frame = load_series(engine, freq="D")
+
+    a = frame.data[frame.data["unique_id"] == "s1/A"]
+    assert a["y"].tolist() == [0.0, 1.0, 2.0, 3.0, 0.0, 5.0, 6.0, 7.0, 8.0, 9.0]  # the day is a gap, filled as no sales
+    b = frame.data[frame.data["unique_id"] == "s1/B"]
+    assert b["price"].tolist() == [2.0] * 6 + [2.0, 2.0, 2.0, 2.0] and np.isfinite(frame.data["price"]).all()
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "features.frame.skipped rows=1 column=units reason=non-finite series=s1/A",
+        "features.frame.skipped rows=1 column=price reason=non-finite, read as unknown series=s1/B",
+    ]
