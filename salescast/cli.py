@@ -347,7 +347,7 @@ def train(
         raise typer.BadParameter(f"--reconcile: unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     engine = _engine(settings)
     frame = load_series(engine, freq=freq)
-    names = resolve_models(names, frame.freq)
+    names = resolve_models(names, frame.freq, settings.point_forecast)
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     params: dict[str, dict[str, object]] = dict(family_params(names, settings.holiday_country))
@@ -400,7 +400,7 @@ def backtest(
     names = parse_models(models or settings.pipeline_models)
     method, fixed = _parse_weights(weights)
     frame = load_series(_engine(settings), freq=freq)
-    names = resolve_models(names, frame.freq)
+    names = resolve_models(names, frame.freq, settings.point_forecast)
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     spec = BacktestSpec(horizon=horizon, windows=windows, step=step)

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     pipeline_windows: int = Field(
         default=3, gt=0, description="Backtest windows of a worker retrain (all but the last calibrate)."
     )
+    point_forecast: Literal["median", "mean"] = Field(
+        default="median",
+        description="What p50 aims at: the median (L1 LightGBM; best MASE and WAPE) or the mean (Tweedie "
+        "LightGBM; unbiased totals). Period totals add daily means either way.",
+    )
 
     # Serving (`salescast serve`). Cache and rate limiter are chosen by URL: memory:// (in-process) or
     # redis://host:port/db; empty = redis_url when that is set, else memory://.

@@ -170,7 +170,7 @@ def run_pipeline(
         ingested = [ingest_file(engine, path, resolve_spec(None), settings) for path in new_files]
     with timed("features"):
         frame = load_series(engine)
-    models = resolve_models(config.models, frame.freq)
+    models = resolve_models(config.models, frame.freq, settings.point_forecast)
     defaults = family_params(models, settings.holiday_country)
     params = {name: {**defaults.get(name, {}), **config.model_params.get(name, {})} for name in models}
     spec = BacktestSpec(horizon=config.horizon, windows=config.windows)

@@ -86,9 +86,13 @@ def default_families(freq: str) -> list[str]:
     return ["lgbm", "lgbm_tweedie", "theta", "savg"]
 
 
-def resolve_models(names: list[str], freq: str) -> list[str]:
-    """`names` as parsed, with `auto` replaced by the default pipeline of `freq`."""
-    return default_families(freq) if names == [AUTO] else names
+def resolve_models(names: list[str], freq: str, point: str = "median") -> list[str]:
+    """`names` as parsed, with `auto` replaced by the default pipeline of `freq`. With `point="mean"` the
+    L1 LightGBM (a median) gives way to the Tweedie one (a mean), so that p50 aims at the mean."""
+    resolved = default_families(freq) if names == [AUTO] else names
+    if point == "mean":
+        resolved = list(dict.fromkeys("lgbm_tweedie" if name == "lgbm" else name for name in resolved))
+    return resolved
 
 
 def parse_models(spec: str) -> list[str]:

@@ -57,6 +57,7 @@ def model_card(report: TrainingReport, members: list[str], params: dict[str, dic
         "weights": {name: round(weight, 4) for name, weight in report.weights.items()},
         "weight_rule": report.weight_rule,
         "point_forecast": {name: _point_forecast(name, params.get(name, {})) for name in members},
+        "p50": _blend_point(report.weights, params),
         "period_totals": "sum of daily means (p50 plus the mean backtest residual)",
         "holdout": holdout,
         "reference": REFERENCE if REFERENCE in holdout else None,
@@ -65,6 +66,16 @@ def model_card(report: TrainingReport, members: list[str], params: dict[str, dic
         "horizon": report.backtest.spec.horizon,
         "windows": report.backtest.spec.windows,
     }
+
+
+def _blend_point(weights: dict[str, float], params: dict[str, dict[str, object]]) -> str:
+    """What the blend's p50 aims at: a median when the L1 LightGBM carries weight, else a mean."""
+    medians = [
+        name
+        for name, w in weights.items()
+        if w > 0 and _point_forecast(name, params.get(name, {})).startswith("median")
+    ]
+    return "median" if medians else "mean"
 
 
 def _point_forecast(name: str, params: dict[str, object]) -> str:
@@ -84,6 +95,7 @@ def card_rows(card: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("families and weights", ", ".join(f"{k} {v:.2f}" for k, v in card.get("weights", {}).items())),
         ("weights chosen by", str(card.get("weight_rule") or "–")),
+        ("p50 aims at", str(card.get("p50") or "–")),
         ("point forecast", ", ".join(f"{k}: {v}" for k, v in card.get("point_forecast", {}).items())),
         ("period totals", str(card.get("period_totals") or "–")),
     ]

@@ -227,3 +227,11 @@ def test_auto_resolves_to_the_default_pipeline_of_the_frequency() -> None:
     assert resolve_models(["lgbm", "ets"], "D") == ["lgbm", "ets"]
     with pytest.raises(ConfigurationError, match="or auto alone"):
         parse_models("auto,lgbm")
+
+
+def test_a_mean_point_forecast_swaps_the_median_lightgbm_for_the_tweedie_one() -> None:
+    from salescast.models.catalog import resolve_models
+
+    assert resolve_models(["auto"], "D", "mean") == ["lgbm_tweedie", "savg"]
+    assert resolve_models(["auto"], "W-SUN", "mean") == ["lgbm_tweedie", "theta", "savg"]
+    assert resolve_models(["lgbm", "ets"], "D", "median") == ["lgbm", "ets"]
