@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -390,10 +391,9 @@ def _print_training(report: Any, freq: str, series: int) -> None:
 
 
 def _registry(settings: Settings) -> Any:
-    from salescast.registry.artifacts import artifact_store
     from salescast.registry.versions import ModelRegistry
 
-    return ModelRegistry(_engine(settings), artifact_store(settings.resolved_artifact_uri, settings))
+    return ModelRegistry.from_settings(settings, _engine(settings))
 
 
 @pipeline_app.command("run")
@@ -481,8 +481,8 @@ def models_list(name: Annotated[str | None, typer.Argument(help="Model name (all
             ",".join(aliases[row.name].get(row.version, [])),
             ",".join(row.families),
             f"{row.series:,}",
-            f"{candidate.get('mase', float('nan')):.3f}",
-            f"{baseline.get('mase', float('nan')):.3f}",
+            _metric(candidate.get("mase"), ".3f"),
+            _metric(baseline.get("mase"), ".3f"),
         )
     console.print(table)
 
@@ -519,7 +519,7 @@ def models_show(
         table.add_row(field, str(getattr(row, field)))
     for group, values in (row.metrics or {}).items():
         if values:
-            table.add_row(f"metrics ({group})", ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+            table.add_row(f"metrics ({group})", ", ".join(f"{k} {_metric(v)}" for k, v in values.items()))
     console.print(table)
 
 
@@ -536,10 +536,10 @@ def models_promote(
 
     registry = _registry(get_settings())
     if alias == "production":
-        registry.promote(name, version, actor, reason, verify=EnsembleModel.load)
+        event = registry.promote(name, version, actor, reason, verify=EnsembleModel.load)
     else:
-        registry.set_alias(name, alias, version, actor, reason)
-    console.print(f"[green]{name} @{alias}[/] -> v{version}")
+        event = registry.set_alias(name, alias, version, actor, reason)
+    _print_move(name, alias, version, event)
 
 
 @models_app.command("rollback")
@@ -549,10 +549,27 @@ def models_rollback(
     reason: Annotated[str | None, typer.Option(help="Why")] = None,
     actor: Annotated[str, typer.Option(help="Who")] = "cli",
 ) -> None:
-    """Point an alias back at the version it pointed to before."""
+    """Point an alias back at the last different version it pointed to (its artifact checked first)."""
+    from salescast.models.ensemble import EnsembleModel
+
     registry = _registry(get_settings())
-    registry.rollback(name, actor, alias, reason)
+    verify = EnsembleModel.load if alias == "production" else None
+    registry.rollback(name, actor, alias, reason, verify=verify)
     console.print(f"[green]{name} @{alias}[/] -> v{registry.alias(name, alias).version}")
+
+
+def _print_move(name: str, alias: str, version: int, event: Any) -> None:
+    if event.id is None:  # the registry writes no audit row for a move that changes nothing
+        console.print(f"{name} @{alias} is v{version} already: nothing changed")
+    else:
+        console.print(f"[green]{name} @{alias}[/] -> v{version}")
+
+
+def _metric(value: object, spec: str = ".4g") -> str:
+    """A stored metric for a table; a missing one (null, absent, not a finite number) as a dash."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    return format(value, spec)
 
 
 @models_app.command("diff")
@@ -585,9 +602,7 @@ def models_diff(
     metrics_a = (a.metrics or {}).get("candidate") or {}
     metrics_b = (b.metrics or {}).get("candidate") or {}
     for metric in sorted(set(metrics_a) | set(metrics_b)):
-        table.add_row(
-            metric, f"{metrics_a.get(metric, float('nan')):.4g}", f"{metrics_b.get(metric, float('nan')):.4g}"
-        )
+        table.add_row(metric, _metric(metrics_a.get(metric)), _metric(metrics_b.get(metric)))
     console.print(table)
 
 

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_problem_handlers(app)
     for router in (forecasts.router, catalog.router, models.router, health.router):
         app.include_router(router)
+    models.document_aliases(app, settings)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
