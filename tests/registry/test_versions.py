@@ -6,6 +6,7 @@ import datetime as dt
 import filecmp
 import itertools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +252,7 @@ def test_every_alias_move_refuses_a_corrupt_artifact(local_registry: ModelRegist
     registry.set_alias("demand", PRODUCTION, 1, actor="test")  # a rollback would return to v2
     truncate_artifact(registry.version("demand", 2))
     events = len(registry.history("demand"))
-    moves = {
+    moves: dict[str, Callable[[], AliasEvent]] = {
         "rollback": lambda: registry.rollback("demand", actor="test"),
         "promote": lambda: registry.promote("demand", 2, actor="test"),
         "set production": lambda: registry.set_alias("demand", PRODUCTION, 2, actor="test"),
