@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -131,18 +131,9 @@ async def change_alias(
     return json_response(await run_in_threadpool(apply))
 
 
-def document_aliases(app: FastAPI, settings: Settings) -> None:
-    """Name in `app`'s OpenAPI document the alias names its registry accepts. The settings choose them, so
-    the request models, shared by every app, can only give their pattern."""
+def document_aliases(document: dict[str, Any], settings: Settings) -> None:
+    """Name in an OpenAPI document made from the routes (in place) the alias names the registry accepts:
+    the settings choose them, so the request models, made at import, can only give their pattern."""
     names = sorted(accepted_aliases(settings.alias_names))
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        fresh = app.openapi_schema is None
-        document = build()  # FastAPI builds it once and keeps it in app.openapi_schema
-        if fresh:
-            for model in ("SetAlias", "RollbackAlias"):
-                document["components"]["schemas"][model]["properties"]["alias"]["enum"] = names
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    for model in ("SetAlias", "RollbackAlias"):
+        document["components"]["schemas"][model]["properties"]["alias"]["enum"] = names
