@@ -256,13 +256,30 @@ def _parse_weights(spec: str | None) -> tuple[str, dict[str, float] | None]:
     return "fixed", {name: w / total for name, w in weights.items()}
 
 
+PERCENT_METRICS = frozenset({"wape", "mape", "smape", "bias", "coverage"})
+
+
+def format_metric(name: str, value: Any) -> str:
+    """One style everywhere: percentages (WAPE, MAPE, sMAPE, bias, coverage) with one decimal, MASE and
+    R² with three, errors in units with thousands separators; a missing value as `–`."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    number = float(value)
+    if name in PERCENT_METRICS:
+        return f"{number:.1f} %"
+    if name in ("mase", "r2"):
+        return f"{number:.3f}"
+    return f"{number:,.3f}" if abs(number) < 10 else f"{number:,.1f}"
+
+
 def _metric_table(title: str, table: Any, columns: tuple[str, ...]) -> Table:
     out = Table(title=title)
     out.add_column(table.index.name or "")
     for name in columns:
         out.add_column(name, justify="right")
     for key, row in table.iterrows():
-        out.add_row(str(key), *(f"{row[c]:.3f}" if abs(row[c]) < 10 else f"{row[c]:,.1f}" for c in columns))
+        label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        out.add_row(label, *(format_metric(c, row[c]) for c in columns))
     return out
 
 
@@ -289,7 +306,10 @@ def train(
         typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
     ] = None,
     freq: Annotated[str | None, typer.Option(help="Series frequency (D, W-SUN, MS); inferred when omitted")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the hold-out predictions here (.csv or .parquet), as backtest --out")
+    ] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
     reconcile: Annotated[
         str | None,
         typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
@@ -327,7 +347,9 @@ def train(
             reconcile=methods,  # type: ignore[arg-type]
         )
     _print_training(report, frame.freq, len(frame.ids))
-    folder = out or settings.home / "models" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if out and report.holdout is not None:
+        _write_table(report.holdout, out)
+    folder = model_dir or settings.home / "models" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     model.save(folder)
     report.metrics.to_csv(folder / "backtest_metrics.csv", index=False)
     console.print(f"[green]saved[/] the ensemble to {folder}")
@@ -339,49 +361,72 @@ def backtest(
         str | None, typer.Option(help="Comma-separated families (default: SALESCAST_PIPELINE_MODELS)")
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods per window")] = 30,
-    windows: Annotated[int, typer.Option(min=1, help="Rolling-origin windows")] = 3,
+    windows: Annotated[int, typer.Option(min=1, help="Rolling-origin windows; all but the last calibrate")] = 3,
     step: Annotated[int | None, typer.Option(help="Periods between window origins (default: horizon)")] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
+    ] = None,
     freq: Annotated[str | None, typer.Option(help="Series frequency; inferred when omitted")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the per-period results table here (.csv or .parquet)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the per-period results, ensemble column included (.csv or .parquet)")
+    ] = None,
 ) -> None:
-    """Rolling-origin cross-validation of model families and SeasonalNaive; per-window metrics."""
+    """Rolling-origin cross-validation of the families, their blend (`ensemble`, as train would weight it)
+    and SeasonalNaive: metrics per window, and the hold-out per path (full, short, cold)."""
     from salescast.features.frame import load_series
-    from salescast.models.base import seasonal_period
-    from salescast.models.catalog import BASELINE, model_factory, parse_models
-    from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
-    from salescast.training.metrics import evaluate, series_scales
+    from salescast.models.catalog import family_params, parse_models
+    from salescast.training.backtest import BacktestSpec
+    from salescast.training.train import evaluate_models
 
     settings = get_settings()
-    names = list(dict.fromkeys([*parse_models(models or settings.pipeline_models), BASELINE]))
+    names = parse_models(models or settings.pipeline_models)
+    method, fixed = _parse_weights(weights)
+    if fixed and set(fixed) != set(names):
+        raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     frame = load_series(_engine(settings), freq=freq)
     spec = BacktestSpec(horizon=horizon, windows=windows, step=step)
     with console.status("backtesting") as status:
-        result = run_backtest(
-            frame, {n: model_factory(n) for n in names}, spec, progress=lambda t: status.update(f"backtest: {t}")
+        report = evaluate_models(
+            frame,
+            names,
+            spec,
+            weight_method=method,  # type: ignore[arg-type]
+            fixed_weights=fixed,
+            model_params=dict(family_params(names, settings.holiday_country)),
+            progress=lambda t: status.update(f"backtest: {t}"),
         )
-    season = seasonal_period(frame.freq)
-    for number, (_, part) in enumerate(result.results.groupby("window"), start=1):
-        cutoff = part["cutoff"].max()
-        scores = evaluate(part, names, series_scales(frame.until(cutoffs_of(part)).data, season))
-        overall = scores[scores["level"] == "overall"].set_index("model")
-        columns = tuple(c for c in METRIC_COLUMNS if c != "coverage")
-        console.print(_metric_table(f"window {number}: after {cutoff:%Y-%m-%d}", overall, columns))
+    columns = tuple(c for c in METRIC_COLUMNS if c != "coverage")
+    for number, (_, part) in enumerate(report.window_metrics.groupby("window"), start=1):
+        overall = part.set_index("model")
+        console.print(_metric_table(f"window {number}: after {part['cutoff'].max():%Y-%m-%d}", overall, columns))
+    _print_training(report, frame.freq, len(frame.ids))
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.results.to_parquet(out) if out.suffix == ".parquet" else result.results.to_csv(out, index=False)
-        console.print(f"[green]wrote[/] {len(result.results):,} rows to {out}")
+        _write_table(report.backtest.results, out)
+
+
+def _write_table(table: Any, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out) if out.suffix == ".parquet" else table.to_csv(out, index=False)
+    console.print(f"[green]wrote[/] {len(table):,} rows to {out}")
 
 
 def _print_training(report: Any, freq: str, series: int) -> None:
+    from salescast.models.paths import describe_paths
+
     spec = report.backtest.spec
     console.print(
-        f"{series:,} series ({freq}); hold-out: the last {spec.horizon} periods"
+        f"{series:,} series ({freq}); series by path: {describe_paths(report.paths)}; "
+        f"hold-out: the last {spec.horizon} periods"
         + ("" if report.calibrated_out_of_sample else " (single window: weights and intervals in-sample)")
     )
-    console.print(_metric_table("hold-out accuracy (coverage = p10..p90, %)", report.overall(), METRIC_COLUMNS))
+    console.print(_metric_table("hold-out accuracy (coverage = p10..p90)", report.overall(), METRIC_COLUMNS))
+    by_path = report.by_path()
+    if not by_path.empty:
+        console.print(_metric_table("hold-out by path", by_path, ("mase", "wape", "bias", "coverage")))
     weights = ", ".join(f"{name} {w:.2f}" for name, w in report.weights.items())
     timing = ", ".join(f"{name} {s:.1f}s" for name, s in report.seconds.items())
-    console.print(f"ensemble weights: {weights}\ntime: {timing}")
+    console.print(f"ensemble weights: {weights} ({report.weight_rule})\ntime: {timing}")
     if report.reconciliation is not None:
         table = report.reconciliation.set_index(["method", "level"])
         table.index = [f"{m} / {lv}" for m, lv in table.index]
@@ -481,8 +526,8 @@ def models_list(name: Annotated[str | None, typer.Argument(help="Model name (all
             ",".join(aliases[row.name].get(row.version, [])),
             ",".join(row.families),
             f"{row.series:,}",
-            _metric(candidate.get("mase"), ".3f"),
-            _metric(baseline.get("mase"), ".3f"),
+            format_metric("mase", candidate.get("mase")),
+            format_metric("mase", baseline.get("mase")),
         )
     console.print(table)
 
@@ -517,9 +562,16 @@ def models_show(
         "artifact_version_id",
     ):
         table.add_row(field, str(getattr(row, field)))
-    for group, values in (row.metrics or {}).items():
+    metrics = dict(row.metrics or {})
+    card = metrics.pop("card", None)
+    for group, values in metrics.items():
         if values:
-            table.add_row(f"metrics ({group})", ", ".join(f"{k} {_metric(v)}" for k, v in values.items()))
+            table.add_row(f"metrics ({group})", ", ".join(f"{k} {format_metric(k, v)}" for k, v in values.items()))
+    if card:
+        from salescast.training.card import card_rows
+
+        for label, text in card_rows(card):
+            table.add_row(label, text)
     console.print(table)
 
 
@@ -565,13 +617,6 @@ def _print_move(name: str, alias: str, version: int, event: Any) -> None:
         console.print(f"[green]{name} @{alias}[/] -> v{version}")
 
 
-def _metric(value: object, spec: str = ".4g") -> str:
-    """A stored metric for a table; a missing one (null, absent, not a finite number) as a dash."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "–"
-    return format(value, spec)
-
-
 @models_app.command("diff")
 def models_diff(
     name: Annotated[str, typer.Argument(help="Model name")],
@@ -602,7 +647,9 @@ def models_diff(
     metrics_a = (a.metrics or {}).get("candidate") or {}
     metrics_b = (b.metrics or {}).get("candidate") or {}
     for metric in sorted(set(metrics_a) | set(metrics_b)):
-        table.add_row(metric, _metric(metrics_a.get(metric)), _metric(metrics_b.get(metric)))
+        table.add_row(
+            metric, format_metric(metric, metrics_a.get(metric)), format_metric(metric, metrics_b.get(metric))
+        )
     console.print(table)
 
 

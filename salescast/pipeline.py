@@ -30,15 +30,16 @@ from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
 from salescast.features.frame import DS, ID, SeriesFrame, Y, load_series
 from salescast.models.base import seasonal_period
 from salescast.models.catalog import BASELINE, model_factory
-from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod, combine, split_by_history
+from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod, combine
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.serving.rankings import store_rankings
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
+from salescast.training.card import model_card
 from salescast.training.engine import compute_engine, train_on
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
 from salescast.training.metrics import evaluate, series_scales
-from salescast.training.train import ENSEMBLE, TrainingReport, default_min_history
+from salescast.training.train import ENSEMBLE, TrainingReport
 
 Progress = Callable[[str], None]
 
@@ -102,9 +103,8 @@ def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestS
     """The champion's configuration scored on the candidate's hold-out: its families refit up to the
     same cutoff and combined with its weights, so both are judged on the same periods."""
     holdout_spec = BacktestSpec(horizon=spec.horizon, windows=1, min_history=spec.min_history)
-    established, _ = split_by_history(frame, default_min_history(frame.freq))
     factories = {name: model_factory(name, **champion.params.get(name, {})) for name in champion.weights}
-    results = run_backtest(established, factories, holdout_spec).results
+    results = run_backtest(frame, factories, holdout_spec).results
     results = results.assign(champion=combine(results, champion.weights))
     history = frame.until(cutoffs_of(results)).data
     scores = evaluate(results, ["champion"], series_scales(history, seasonal_period(frame.freq)))
@@ -211,6 +211,7 @@ def run_pipeline(
                     "candidate": _json_metrics(candidate),
                     "baseline": _json_metrics(baseline),
                     "champion": _json_metrics(champion),
+                    "card": model_card(report, list(config.models), dict(config.model_params)),
                 },
                 gate=verdict.as_dict(),
                 status="registered" if verdict.passed else "rejected",

@@ -7,11 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from tests.conftest import FIXTURES
+from tests.training.messy import messy_weekly_sales
 
 
-def salescast(tmp_path: Path, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SALESCAST_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+def salescast(
+    tmp_path: Path, *args: str, database_url: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SALESCAST_HOME": str(tmp_path / "home"), "COLUMNS": "200", **(env or {})}
     env.pop("SALESCAST_DATABASE_URL", None)
     if database_url:
         env["SALESCAST_DATABASE_URL"] = database_url
@@ -86,7 +91,9 @@ def test_an_unreachable_database_is_reported_plainly(tmp_path: Path) -> None:
 def test_generate_ingest_train_and_backtest(tmp_path: Path) -> None:
     generated = salescast(tmp_path, "generate", "--stores", "1", "--products", "5", "--days", "240", "--out", "s.csv")
     loaded = salescast(tmp_path, "ingest", "s.csv")
-    trained = salescast(tmp_path, "train", "--models", "lgbm", "--horizon", "14", "--out", "model")
+    trained = salescast(
+        tmp_path, "train", "--models", "lgbm", "--horizon", "14", "--model-dir", "model", "--out", "holdout.csv"
+    )
     tested = salescast(tmp_path, "backtest", "--models", "lgbm", "--horizon", "7", "--windows", "2", "--out", "bt.csv")
     bad = salescast(tmp_path, "train", "--models", "lgbm,nope")
 
@@ -95,7 +102,52 @@ def test_generate_ingest_train_and_backtest(tmp_path: Path) -> None:
     assert "hold-out accuracy" in trained.stdout and "snaive" in trained.stdout
     assert (tmp_path / "model" / "manifest.json").is_file()
     assert (tmp_path / "model" / "backtest_metrics.csv").is_file()
+    holdout = pd.read_csv(tmp_path / "holdout.csv")
+    assert len(holdout) == 14 * 5
+    assert {"y", "path", "lgbm", "ensemble", "snaive", "ensemble-p10", "ensemble-p90"} <= set(holdout.columns)
     assert tested.returncode == 0, tested.stderr
     assert "window 2" in tested.stdout
-    assert len((tmp_path / "bt.csv").read_text().splitlines()) == 1 + 2 * 7 * 5
+    backtested = pd.read_csv(tmp_path / "bt.csv")
+    assert len(backtested) == 2 * 7 * 5
+    assert {"lgbm", "ensemble", "snaive"} <= set(backtested.columns)
     assert bad.returncode == 2 and "unknown model(s) ['nope']" in bad.stderr
+
+
+def test_backtest_runs_to_the_end_on_a_messy_weekly_file_and_counts_series_by_path(tmp_path: Path) -> None:
+    # Series of every length down to one week, six-week gaps, returns that make weeks negative.
+    messy_weekly_sales().to_csv(tmp_path / "weekly.csv", index=False)
+    keep_returns = {"SALESCAST_NEGATIVE_SALES": "keep"}
+    loaded = salescast(tmp_path, "ingest", "weekly.csv", env=keep_returns)
+
+    tested = salescast(
+        tmp_path,
+        "backtest",
+        *("--models", "lgbm,theta", "--horizon", "13", "--windows", "3", "--out", "bt.csv"),
+        env=keep_returns,
+    )
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert tested.returncode == 0, tested.stderr
+    assert "series by path: full 22, short 8, cold 6" in tested.stdout
+    assert "ensemble" in tested.stdout and "hold-out by path" in tested.stdout
+    results = pd.read_csv(tmp_path / "bt.csv")
+    assert {"lgbm", "theta", "ensemble", "snaive", "path"} <= set(results.columns)
+    assert results[["lgbm", "theta", "ensemble", "snaive"]].notna().all().all()
+    assert set(results["path"]) == {"full", "short", "cold"}
+    assert (results["y"] < 0).any()  # the returns were kept and scored
+
+
+def test_models_show_prints_the_model_card(tmp_path: Path) -> None:
+    salescast(tmp_path, "generate", "--stores", "1", "--products", "4", "--days", "200", "--out", "s.csv")
+    ran = salescast(tmp_path, "pipeline", "run", "s.csv", "--models", "lgbm,theta", "--horizon", "7", "--windows", "3")
+
+    shown = salescast(tmp_path, "models", "show", "demand", "1")
+
+    assert ran.returncode == 0, ran.stderr
+    assert shown.returncode == 0, shown.stderr
+    for label in ("families and weights", "weights chosen by", "point forecast", "hold-out: ensemble"):
+        assert label in shown.stdout
+    # the plain mean of SeasonalNaive, Theta and LightGBM, scored on the same hold-out
+    assert "hold-out: reference" in shown.stdout and "hold-out: snaive" in shown.stdout
+    assert "lgbm: median (L1 loss)" in shown.stdout and "path: full" in shown.stdout
+    assert "left-out-window check" in shown.stdout  # two calibration windows: learned, then checked

@@ -73,7 +73,7 @@ def test_missing_metrics_print_as_a_dash(registry: ModelRegistry, cli: Callable[
     diff = cli("diff", NAME, "production", "3")
 
     assert show[0] == 0, show[2]
-    assert "mase 0.8, coverage –" in show[1] and "mase 0.9, coverage –" in show[1] and "mase –" in show[1]
+    assert "mase 0.800, coverage –" in show[1] and "mase 0.900, coverage –" in show[1] and "mase –" in show[1]
     assert listed[0] == 0, listed[2]
     row = next(line for line in listed[1].splitlines() if "│ 3 " in line)
     assert "0.800" in row and row.rstrip(" │").endswith("–")
@@ -81,7 +81,7 @@ def test_missing_metrics_print_as_a_dash(registry: ModelRegistry, cli: Callable[
     coverage = next(line for line in diff[1].splitlines() if "coverage" in line).split("│")
     mase = next(line for line in diff[1].splitlines() if "│ mase " in line).split("│")
     assert [cell.strip() for cell in coverage[1:4]] == ["coverage", "–", "–"]
-    assert [cell.strip() for cell in mase[1:4]] == ["mase", "0.8", "0.8"]
+    assert [cell.strip() for cell in mase[1:4]] == ["mase", "0.800", "0.800"]
 
 
 def test_refused_alias_moves_exit_with_their_errors_code(

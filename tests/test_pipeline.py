@@ -55,6 +55,16 @@ def test_a_first_run_registers_promotes_and_stores_forecasts(
     assert version.version == 1 and version.status == "registered"
     assert version.series == 16 and version.freq == "D" and len(version.data_fingerprint) == 64
     assert version.metrics["candidate"]["mase"] < version.metrics["baseline"]["mase"]
+    card = version.metrics["card"]
+    assert card["families"] == ["lgbm"] and card["weights"] == {"lgbm": 1.0}
+    assert card["weight_rule"] == "a single family"
+    assert card["point_forecast"] == {"lgbm": "median (L1 loss)"}
+    assert set(card["holdout"]) == {"lgbm", "ensemble", "snaive"}  # no theta: no plain-mean reference
+    assert card["reference"] is None
+    assert card["holdout"]["ensemble"]["mase"] == pytest.approx(version.metrics["candidate"]["mase"], abs=1e-4)
+    assert card["holdout"]["snaive"]["coverage"] is not None
+    assert card["paths"]["full"]["series"] == 16 and card["paths"]["cold"]["series"] == 0
+    assert card["holdout_points"] == 16 * 14 and card["horizon"] == 14
     # Serving answers up to a quarter ahead: more days are stored than the 14-day training horizon.
     assert result.forecasts_stored == 16 * settings.stored_forecast_days == len(stored(engine, version.id))
     with Session(engine) as session:

@@ -88,8 +88,12 @@ class ConformalIntervals:
     A series' offsets blend its own residual quantiles with quantiles pooled over all series (each
     residual scaled by its series' mean absolute actual, then rescaled): a few dozen residuals per
     series make noisy tail quantiles, and pooling steadies them. Series without residuals of their
-    own (new ones) get the pooled offsets alone. Quantile levels carry the finite-sample correction
-    of split conformal prediction, ceil((n + 1) q) / n.
+    own (new ones) get the pooled offsets alone, scaled by their own forecast's mean level. Quantile
+    levels carry the finite-sample correction of split conformal prediction, ceil((n + 1) q) / n.
+
+    Pooled offsets are kept per forecasting method as well (`model`, `cold_start`): a cold-start
+    forecast, a category profile scaled to a few periods of sales, misses by more than a model's, and
+    its band must say so. Every row gets a band, whatever the path that forecast it.
 
     The same residuals give a `mean` column: p50 plus the residuals' mean, blended the same way. A p50
     is a median, and for skewed daily demand (many zeros, a few large days) a sum of daily medians
@@ -102,28 +106,40 @@ class ConformalIntervals:
     scale: pd.Series  # unique_id -> mean |y| over the calibration periods
     mean_per_series: pd.Series | None = None  # unique_id -> mean residual
     pooled_mean_scaled: float = 0.0
+    # method -> (lo, hi, mean) scaled offsets pooled over that method's residuals
+    pooled_by_method: dict[str, tuple[float, float, float]] | None = None
 
     def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
         out = forecast.copy()
-        default_scale = float(self.scale.median()) if len(self.scale) else 1.0
-        scale = self.scale.reindex(out[ID]).fillna(default_scale).to_numpy()
-        pooled_lo = self.pooled_scaled[0] * scale
-        pooled_hi = self.pooled_scaled[1] * scale
+        point = out["p50"].to_numpy(dtype="float64")
+        scale = self._scales(out)
+        pooled = np.tile(np.array([*self.pooled_scaled, getattr(self, "pooled_mean_scaled", 0.0)]), (len(out), 1))
+        # Read with getattr: intervals pickled before an attribute existed lack it.
+        by_method = getattr(self, "pooled_by_method", None) or {}
+        if "method" in out and by_method:
+            methods = out["method"].to_numpy()
+            for method, offsets in by_method.items():
+                pooled[methods == method] = offsets
+        pooled *= scale[:, None]
         own = self.per_series.reindex(out[ID])
-        lo = np.where(own["lo"].isna(), pooled_lo, (own["lo"].to_numpy() + pooled_lo) / 2)
-        hi = np.where(own["hi"].isna(), pooled_hi, (own["hi"].to_numpy() + pooled_hi) / 2)
-        modelled = (out["method"] == "model").to_numpy() if "method" in out else np.ones(len(out), dtype=bool)
-        point = out["p50"].to_numpy()
-        out["p10"] = np.where(modelled, point + lo, out["p10"].to_numpy() if "p10" in out else point)
-        out["p90"] = np.where(modelled, point + hi, out["p90"].to_numpy() if "p90" in out else point)
-        # Read with getattr: intervals pickled before the mean existed have neither attribute.
+        lo = np.where(own["lo"].isna(), pooled[:, 0], (own["lo"].to_numpy() + pooled[:, 0]) / 2)
+        hi = np.where(own["hi"].isna(), pooled[:, 1], (own["hi"].to_numpy() + pooled[:, 1]) / 2)
+        out["p10"] = point + lo
+        out["p90"] = point + hi
         own_mean = getattr(self, "mean_per_series", None)
         if own_mean is not None:
-            pooled_mean = getattr(self, "pooled_mean_scaled", 0.0) * scale
             series_mean = own_mean.reindex(out[ID]).to_numpy()
-            offset = np.where(np.isnan(series_mean), pooled_mean, (series_mean + pooled_mean) / 2)
-            out["mean"] = np.where(modelled, point + offset, point)
+            out["mean"] = point + np.where(np.isnan(series_mean), pooled[:, 2], (series_mean + pooled[:, 2]) / 2)
         return out
+
+    def _scales(self, out: pd.DataFrame) -> np.ndarray:
+        """Each row's series scale: its calibration mean |y|; for a series the calibration never saw,
+        the mean of its own forecast (its level), else the median scale."""
+        default_scale = float(self.scale.median()) if len(self.scale) else 1.0
+        known = self.scale.reindex(out[ID]).to_numpy(dtype="float64")
+        level = out["p50"].abs().groupby(out[ID], sort=False).transform("mean").to_numpy(dtype="float64")
+        fallback = np.where(np.isfinite(level) & (level > 0), level, default_scale)
+        return np.where(np.isnan(known), fallback, known)
 
 
 def _conformal_levels(n: int, low: float, high: float) -> tuple[float, float]:
@@ -135,7 +151,8 @@ def _conformal_levels(n: int, low: float, high: float) -> tuple[float, float]:
 def fit_conformal(
     residuals: pd.DataFrame, low: float = 0.1, high: float = 0.9, min_residuals: int = 14
 ) -> ConformalIntervals:
-    """From a frame of unique_id, y (actual) and residual (actual - p50)."""
+    """From a frame of unique_id, y (actual), residual (actual - p50) and optionally method (the way each
+    row was forecast: model or cold_start), whose residuals are then also pooled per method."""
     grouped = residuals.groupby(ID, sort=False)
     counts = grouped.size()
     typical = int(counts.median()) if len(counts) else 0
@@ -146,10 +163,21 @@ def fit_conformal(
     mean_per_series = grouped["residual"].mean()[enough]
     scale = residuals["y"].abs().groupby(residuals[ID], sort=False).mean().replace(0.0, np.nan)
     scaled = residuals["residual"] / residuals[ID].map(scale)
-    scaled = scaled[np.isfinite(scaled)]
-    pooled = (float(scaled.quantile(low)), float(scaled.quantile(high))) if len(scaled) else (0.0, 0.0)
-    pooled_mean = float(scaled.mean()) if len(scaled) else 0.0
-    return ConformalIntervals(per_series, pooled, scale.fillna(0.0), mean_per_series, pooled_mean)
+    finite = np.isfinite(scaled)
+
+    def pooled(rows: pd.Series) -> tuple[float, float, float]:
+        values = scaled[rows & finite]
+        if values.empty:
+            return 0.0, 0.0, 0.0
+        return float(values.quantile(low)), float(values.quantile(high)), float(values.mean())
+
+    everything = pooled(pd.Series(True, index=residuals.index))
+    by_method = (
+        {str(m): pooled(residuals["method"] == m) for m in residuals["method"].unique()}
+        if "method" in residuals
+        else None
+    )
+    return ConformalIntervals(per_series, everything[:2], scale.fillna(0.0), mean_per_series, everything[2], by_method)
 
 
 class Forecaster(ABC):

@@ -15,7 +15,9 @@ BASELINE = "snaive"
 # name -> (module, class, default parameters); a family's library is imported only when it is used.
 _FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "snaive": ("salescast.models.statistical", "SeasonalNaiveModel", {}),
+    "savg": ("salescast.models.statistical", "SeasonalAverageModel", {}),
     "lgbm": ("salescast.models.gbm", "LightGBMModel", {}),
+    "lgbm_tweedie": ("salescast.models.gbm", "LightGBMModel", {"objective": "tweedie", "scaler": "mean"}),
     "xgb": ("salescast.models.gbm", "XGBoostModel", {}),
     "ets": ("salescast.models.statistical", "StatisticalModel", {"method": "ets"}),
     "theta": ("salescast.models.statistical", "StatisticalModel", {"method": "theta"}),
@@ -24,6 +26,7 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 _FAMILY_OF_CLASS = {
     "seasonal_naive": "snaive",
+    "seasonal_average": "savg",
     "lgbm": "lgbm",
     "xgb": "xgb",
     "stats": "ets",
@@ -37,7 +40,7 @@ def _load(name: str) -> type[Forecaster]:
     return loaded
 
 
-MODEL_NAMES = ("snaive", "lgbm", "xgb", "ets", "theta", "arima", "prophet")
+MODEL_NAMES = ("snaive", "savg", "lgbm", "lgbm_tweedie", "xgb", "ets", "theta", "arima", "prophet")
 
 
 def model_factory(name: str, **overrides: Any) -> Callable[[], Forecaster]:
@@ -60,7 +63,7 @@ def model_class(family: str) -> type[Forecaster]:
 
 
 # Families that take the holiday calendar's country.
-_USES_COUNTRY = frozenset({"lgbm", "xgb", "prophet"})
+_USES_COUNTRY = frozenset({"lgbm", "lgbm_tweedie", "xgb", "prophet"})
 
 
 def family_params(names: list[str], country: str) -> dict[str, dict[str, Any]]:

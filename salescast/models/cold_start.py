@@ -58,6 +58,7 @@ def cold_start_forecast(
             ],
             dtype=float,
         )
-        ratio = np.where(np.isfinite(found), found, future["step"].map(fallback[q]).to_numpy())
+        # With no established series at all there is no profile: the series' own mean, flat.
+        ratio = np.where(np.isfinite(found), found, future["step"].map(fallback[q]).fillna(1.0).to_numpy())
         future[q] = future["level"].to_numpy() * ratio
     return future[[ID, DS, "p10", "p50", "p90"]].assign(method="cold_start")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
 from salescast.models.cold_start import cold_start_forecast, recent_levels
+from salescast.models.paths import MODEL_METHOD, split_by_history
 
 WeightMethod = Literal["scaled_error", "inverse_error", "nnls", "fixed"]
 WEIGHT_METHODS: tuple[str, ...] = ("scaled_error", "inverse_error", "nnls")
@@ -52,6 +54,63 @@ def learn_weights(
         raw = np.ones(len(models))
     weights = raw / raw.sum()
     return {model: float(w) for model, w in zip(models, weights, strict=True)}
+
+
+SHRINKAGE = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate pulls toward equal weights
+
+
+@dataclass(frozen=True)
+class RobustWeights:
+    """Weights learned on several calibration windows, shrunk toward equal ones; `rule` says how."""
+
+    weights: dict[str, float]
+    shrinkage: float  # 0: as learned on all windows, 1: equal weights
+    rule: str
+
+
+def equal_weights(models: list[str]) -> dict[str, float]:
+    return dict.fromkeys(models, 1.0 / len(models))
+
+
+def robust_weights(
+    calibration: pd.DataFrame, models: list[str], method: WeightMethod = DEFAULT_WEIGHT_METHOD
+) -> RobustWeights:
+    """Weights from the calibration windows of a backtest (a `window` column), robust to windows that
+    disagree: a blend that wins in calibration can lose on the hold-out.
+
+    With one calibration window there is nothing to check the learned weights on: the families get
+    equal weights (the plain mean, hard to beat on real data). With several, each window is blended
+    with the weights learned on the others, and the pull toward equal weights (of SHRINKAGE) that
+    scores best on those left-out windows is applied to the weights learned on all of them: windows
+    that agree keep the learned weights, windows that disagree pull them to equal."""
+    if len(models) == 1:
+        return RobustWeights({models[0]: 1.0}, 0.0, "a single family")
+    equal = equal_weights(models)
+    windows = sorted(calibration["window"].unique())
+    if len(windows) < 2:
+        return RobustWeights(equal, 1.0, "one calibration window: equal weights (the default rule)")
+    scale = _row_scales(calibration)
+    usable = np.isfinite(scale)
+    if not usable.any():
+        scale, usable = np.ones(len(calibration)), np.ones(len(calibration), dtype=bool)
+    losses = np.zeros(len(SHRINKAGE))
+    for window in windows:
+        held = (calibration["window"] == window).to_numpy()
+        learned = learn_weights(calibration[~held], models, method)
+        rows = held & usable
+        y = calibration[Y].to_numpy(dtype=float)[rows]
+        for i, pull in enumerate(SHRINKAGE):
+            blend = combine(calibration[rows], _shrunk(learned, equal, pull))
+            losses[i] += float(np.mean(np.abs(blend - y) / scale[rows]))
+    best = int(np.argmin(losses))
+    pull = SHRINKAGE[best]
+    weights = _shrunk(learn_weights(calibration, models, method), equal, pull)
+    rule = f"{method} on {len(windows)} calibration windows, pulled {pull:.0%} toward equal (left-out-window check)"
+    return RobustWeights(weights, pull, rule)
+
+
+def _shrunk(learned: dict[str, float], equal: dict[str, float], pull: float) -> dict[str, float]:
+    return {name: (1 - pull) * learned[name] + pull * equal[name] for name in equal}
 
 
 def _row_scales(results: pd.DataFrame) -> np.ndarray:
@@ -98,14 +157,6 @@ def combine(results: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
     for model, weight in weights.items():
         total += results[model].to_numpy(dtype=float) * weight
     return total
-
-
-def split_by_history(frame: SeriesFrame, min_history: int) -> tuple[SeriesFrame, SeriesFrame]:
-    """(series with at least `min_history` periods, the younger ones)."""
-    lengths = frame.lengths()
-    return frame.subset(lengths.index[lengths >= min_history].to_numpy()), frame.subset(
-        lengths.index[lengths < min_history].to_numpy()
-    )
 
 
 class EnsembleModel(Forecaster):
@@ -183,7 +234,7 @@ class EnsembleModel(Forecaster):
         """The members' weighted p50s, and the cold-start forecasts of the new series `new`."""
         weighted = [f[[ID, DS, "p50"]].assign(p50=f["p50"] * self.weights[name]) for name, f in members.items()]
         combined = pd.concat(weighted).groupby([ID, DS], sort=False, as_index=False)[["p50"]].sum()
-        combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method="model")
+        combined = combined.assign(p10=combined["p50"], p90=combined["p50"], method=MODEL_METHOD)
         if new is None:
             return combined
         cold = cold_start_forecast(new, self._level, combined, self._static, h)

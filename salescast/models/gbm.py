@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 STATIC = ("store", "category")
 SMALL_TRAINING_ROWS = 200_000
+NON_NEGATIVE_OBJECTIVES = frozenset({"tweedie", "poisson", "reg:tweedie", "count:poisson"})
 # Fewer series than this are predicted on one thread (see _threads_for_predict).
 FEW_SERIES = 100
 
@@ -285,6 +286,10 @@ class GradientBoostedModel(Forecaster):
         return table
 
     def _fit(self, frame: SeriesFrame) -> None:
+        if str(self.params.get("objective", "")) in NON_NEGATIVE_OBJECTIVES and (frame.data[Y] < 0).any():
+            # Tweedie and Poisson losses model demand, which is never negative: net returns (kept by
+            # `negative_sales = keep`) count as no sales for them rather than stopping the fit.
+            frame = SeriesFrame(frame.data.assign(**{Y: frame.data[Y].clip(lower=0)}), frame.freq, frame.static)
         if self.client is not None:
             self._forecaster = self._fit_distributed(frame, self.client)
         else:

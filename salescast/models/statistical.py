@@ -19,6 +19,7 @@ from statsforecast.models import (
     AutoETS,
     AutoTheta,
     CrostonOptimized,
+    Naive,
     SeasonalNaive,
 )
 from statsforecast.utils import ConformalIntervals
@@ -84,7 +85,9 @@ class _StatsForecastFamily(Forecaster):
                 continue
             data = history[history[ID].isin(set(members))]
             model = self._models_for(group, season, h)
-            sf = StatsForecast(models=[model], freq=self._train.freq, n_jobs=1, fallback_model=_fallback(season, h))
+            shortest = int(data.groupby(ID, sort=False).size().min())
+            fallback = _fallback(season, shortest)
+            sf = StatsForecast(models=[model], freq=self._train.freq, n_jobs=1, fallback_model=fallback)
             forecast = self._forecast(sf, data, h)
             parts.append(_rename(forecast, model.alias))
         return pd.concat(parts, ignore_index=True) if parts else empty_forecast()
@@ -125,8 +128,12 @@ class _StatsForecastFamily(Forecaster):
         self._train, self._patterns = state["train"], state["patterns"]
 
 
-def _fallback(season: int, h: int) -> Any:
-    return SeasonalNaive(season_length=season, alias="fallback")
+def _fallback(season: int, shortest: int) -> Any:
+    """What statsforecast forecasts a series with when its model fails on it: SeasonalNaive, or Naive
+    when a series of the group has no value a season back (SeasonalNaive would leave it NaN)."""
+    if shortest > season:
+        return SeasonalNaive(season_length=season, alias="fallback")
+    return Naive(alias="fallback")
 
 
 def _rename(forecast: pd.DataFrame, alias: str) -> pd.DataFrame:
@@ -146,8 +153,9 @@ class SeasonalNaiveModel(_StatsForecastFamily):
     """The baseline every report shows: the value one season ago.
 
     Computed for all series at once in numpy, with statsforecast's normal intervals (the in-sample
-    seasonal-difference sigma, widened by sqrt(seasons ahead)); statsforecast itself, whose interval
-    step costs a SciPy call per series, serves series shorter than a season and Dask clusters."""
+    seasonal-difference sigma, widened by sqrt(seasons ahead)). A series with no value a season back
+    (a season or less of history) falls back to the mean of what exists, with its standard deviation
+    as sigma: the baseline never leaves a series unforecast."""
 
     family = "seasonal_naive"
 
@@ -156,36 +164,44 @@ class SeasonalNaiveModel(_StatsForecastFamily):
 
     def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
         assert self._train is not None
-        season = seasonal_period(self._train.freq)
-        fast = None if self.client is not None else _seasonal_naive(self._history(ids), season, h)
-        return fast if fast is not None else super()._predict(h, future_exog, ids)
+        history = self._history(ids)
+        if history.data.empty:
+            return empty_forecast()
+        return _seasonal_naive(history, seasonal_period(self._train.freq), h)
 
 
 Z_90 = 1.2815515655446004  # standard normal 0.9 quantile: the 80 % interval's half-width in sigmas
 
 
-def _seasonal_naive(frame: SeriesFrame, season: int, h: int) -> pd.DataFrame | None:
-    """SeasonalNaive of every series (rows sorted by series and date); None when a series has no full
-    season and one seasonal difference, which the vectorised path does not cover."""
-    ids = frame.data[ID].to_numpy()
-    y = frame.data[Y].to_numpy(dtype="float64")
-    if len(y) == 0:
-        return None
+def _seasonal_naive(frame: SeriesFrame, season: int, h: int) -> pd.DataFrame:
+    """SeasonalNaive of every series, rows sorted by series and date; the mean of the history for a
+    series of a season or less."""
+    data = frame.data.sort_values([ID, DS], kind="stable")
+    ids = data[ID].to_numpy()
+    y = data[Y].to_numpy(dtype="float64")
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(y)]
     lengths = ends - starts
-    if (lengths <= season).any() or len(starts) != len(pd.unique(ids)):
-        return None
-    last_season = y[ends[:, None] - season + np.arange(season)]  # (series, season)
+    seasonal = lengths > season
     steps = np.arange(h)
-    mean = last_season[:, steps % season]
+    # Index of the value a season back for each step (clipped into the series for the short ones,
+    # whose rows are replaced below).
+    back = np.maximum(ends[:, None] - season + (steps % season)[None, :], starts[:, None])
+    mean = y[back]
     owner = np.repeat(np.arange(len(starts)), lengths)
     position = np.arange(len(y)) - np.repeat(starts, lengths)
     valid = position[season:] >= season
     squared = ((y[season:] - y[:-season]) ** 2)[valid]
-    sigma = np.sqrt(np.bincount(owner[season:][valid], weights=squared, minlength=len(starts)) / (lengths - season))
-    half_width = Z_90 * sigma[:, None] * np.sqrt(np.floor(steps / season) + 1)[None, :]
-    dates = future_dates(frame, h)
+    seasonal_sse = np.bincount(owner[season:][valid], weights=squared, minlength=len(starts))
+    sigma = np.sqrt(np.divide(seasonal_sse, lengths - season, out=np.zeros(len(starts)), where=seasonal))
+    widen = np.sqrt(np.floor(steps / season) + 1)[None, :]
+    # The short series: the mean of what exists, its standard deviation as sigma, not widened.
+    sums = np.bincount(owner, weights=y, minlength=len(starts))
+    level = sums / lengths
+    spread = np.sqrt(np.bincount(owner, weights=(y - level[owner]) ** 2, minlength=len(starts)) / lengths)
+    mean = np.where(seasonal[:, None], mean, level[:, None])
+    half_width = Z_90 * np.where(seasonal[:, None], sigma[:, None] * widen, spread[:, None])
+    dates = future_dates(SeriesFrame(data, frame.freq, frame.static), h)
     return pd.DataFrame(
         {
             ID: dates[ID].astype(str).to_numpy(),
@@ -232,3 +248,68 @@ class StatisticalModel(_StatsForecastFamily):
         if pattern == "lumpy":
             return IMAPA(alias="lumpy", prediction_intervals=conformal)
         return ADIDA(alias=pattern, prediction_intervals=conformal)
+
+
+def yearly_period(freq: str) -> int:
+    """A year in periods, aligned on the weekday for daily data (52 weeks)."""
+    if freq == "D":
+        return 364
+    return seasonal_period(freq)
+
+
+def level_window(freq: str) -> int:
+    """Periods that define a series' current level: four weeks, a quarter of weeks, three months."""
+    return 28 if freq == "D" else 13 if freq.startswith("W") else 3
+
+
+class SeasonalAverageModel(_StatsForecastFamily):
+    """Last year's and the year before's same period, averaged and shifted to the recent level.
+
+    forecast(T + i) = mean over k in (1, 2) of [y(T + i - k·year) - level_k] + level, where level is the
+    mean of the last `level_window` periods and level_k the mean of the same window k years earlier:
+    the yearly shape of the series (Christmas, summer) on its current level, steadier than one year's
+    SeasonalNaive. A series with less than a year (plus the window) falls back to SeasonalNaive of the
+    main season, or to its mean (see `_seasonal_naive`)."""
+
+    family = "seasonal_average"
+
+    def __init__(self, years: int = 2, **params: Any) -> None:
+        super().__init__(years=years, **params)
+
+    def _predict(self, h: int, future_exog: pd.DataFrame | None, ids: frozenset[str] | None) -> pd.DataFrame:
+        assert self._train is not None
+        history = self._history(ids)
+        if history.data.empty:
+            return empty_forecast()
+        freq = self._train.freq
+        fallback = _seasonal_naive(history, seasonal_period(freq), h)
+        data = history.data.sort_values([ID, DS], kind="stable")
+        ids_array = data[ID].to_numpy()
+        y = data[Y].to_numpy(dtype="float64")
+        starts = np.flatnonzero(np.r_[True, ids_array[1:] != ids_array[:-1]])
+        ends = np.r_[starts[1:], len(y)]
+        year, window = yearly_period(freq), level_window(freq)
+        cumulative = np.r_[0.0, np.cumsum(y)]
+
+        def window_mean(last: np.ndarray) -> np.ndarray:  # mean of y[last - window + 1 .. last]
+            means: np.ndarray = (cumulative[last + 1] - cumulative[last + 1 - window]) / window
+            return means
+
+        level = window_mean(ends - 1)
+        steps = np.arange(1, h + 1)
+        total = np.zeros((len(starts), h))
+        count = np.zeros((len(starts), h))
+        for k in range(1, int(self.params["years"]) + 1):
+            back_end = ends - 1 - k * year  # the period a year (k years) before the last
+            usable = back_end - window + 1 >= starts  # its level window lies inside the series
+            source = back_end[:, None] + steps[None, :]  # the same periods k years ago
+            inside = usable[:, None] & (source < ends[:, None])
+            shifted = y[np.clip(source, 0, len(y) - 1)] - window_mean(np.clip(back_end, window - 1, None))[:, None]
+            total += np.where(inside, shifted, 0.0)
+            count += inside
+        yearly = count > 0
+        mean = np.where(yearly, level[:, None] + total / np.maximum(count, 1), 0.0).ravel()
+        use = yearly.ravel()
+        p50 = np.where(use, mean, fallback["p50"].to_numpy())
+        half = (fallback["p90"].to_numpy() - fallback["p10"].to_numpy()) / 2
+        return fallback.assign(p50=p50, p10=p50 - half, p90=p50 + half)

@@ -32,6 +32,7 @@ from salescast.data.schema import ModelVersion, Product, SalesFact, Store
 from salescast.errors import DataValidationError, NotFoundError
 from salescast.features.frame import DS, ID
 from salescast.models.ensemble import EnsembleModel
+from salescast.models.paths import COLD_METHOD
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.promotions import UsualDiscount, usual_discount
 from salescast.serving.queries import interval_of_sum
@@ -166,6 +167,14 @@ def what_if(
     ]
     if baseline.empty:
         raise NotFoundError(f"model version {version.name} v{version.version} has no series of product {product!r}")
+    if "method" in baseline and (baseline["method"] == COLD_METHOD).all():
+        # A cold start is the category's profile scaled to the product's first sales: no plan moves it,
+        # and a 0 % change would read as "price does not matter".
+        raise DataValidationError(
+            f"product {product!r} is too new for model version {version.name} v{version.version} to respond to "
+            f"price or promotion plans: it is forecast by the cold start (its category's profile) until it has "
+            f"{model.params['min_history']} periods of sales"
+        )
     baseline_total = float(baseline["p50"].sum())
     scenario_total = float(scenario["p50"].sum())
     return {

@@ -2,6 +2,9 @@
 
 Each window trains on the history up to its cutoff only and forecasts the next `horizon` periods; the
 future exogenous columns (price and promotion plans) come from the frame, the target never does.
+Every series with an observation before a cutoff is forecast in that window, along its path
+(`models/paths.py`): families train on the series with `min_history` periods, the younger ones get
+the cold start from each family's own forecast. Each row records its path.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pandas as pd
 from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
+from salescast.models.paths import default_min_history, forecast_by_path, series_paths
 
 ModelFactory = Callable[[], Forecaster]
 ProgressCallback = Callable[[str], None]
@@ -30,7 +34,9 @@ class BacktestSpec:
     horizon: int = 30
     windows: int = 2
     step: int | None = None
-    min_history: int = 14  # periods a series needs before a cutoff to be evaluated in that window
+    # periods a series needs before a cutoff to be trained on in that window (younger ones: cold start);
+    # None: 28 days, 13 weeks or 12 months
+    min_history: int | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.windows < 1:
@@ -39,9 +45,10 @@ class BacktestSpec:
 
 @dataclass
 class BacktestResult:
-    """Per window x series x period: the actual `y` and each model's p50 in a column named after it."""
+    """Per window x series x period: the actual `y`, the series' path and each model's p50 in a column
+    named after it."""
 
-    results: pd.DataFrame  # window, cutoff, unique_id, ds, y, <model>...
+    results: pd.DataFrame  # window, cutoff, unique_id, ds, y, path, <model>...
     models: list[str]
     spec: BacktestSpec
     seconds: dict[str, float] = field(default_factory=dict)
@@ -76,18 +83,17 @@ def run_backtest(
     progress: ProgressCallback | None = None,
 ) -> BacktestResult:
     offset = pd.tseries.frequencies.to_offset(frame.freq)
+    min_history = spec.min_history or default_min_history(frame.freq)
     parts = []
     seconds = dict.fromkeys(factories, 0.0)
     for window, cutoff in enumerate(cutoffs(frame, spec)):
         history = frame.until(cutoff)
-        lengths = history.lengths()
-        eligible = lengths.index[lengths >= spec.min_history].to_numpy()
-        if len(eligible) == 0:
+        if history.data.empty:
             continue
-        train = history.subset(eligible)
+        paths = series_paths(history.lengths(), frame.freq, min_history)
         limit = frame.data[ID].map(cutoff)
         end = frame.data[ID].map(cutoff + offset * spec.horizon)
-        inside = (frame.data[DS] > limit) & (frame.data[DS] <= end) & frame.data[ID].isin(set(eligible))
+        inside = (frame.data[DS] > limit) & (frame.data[DS] <= end) & frame.data[ID].isin(set(paths.index))
         future = frame.data[inside]
         actuals = future[[ID, DS, Y]].reset_index(drop=True)
         plan = future.drop(columns=[Y])  # the known future: prices and promotions, never the target
@@ -95,18 +101,19 @@ def run_backtest(
             if progress:
                 progress(f"window {window + 1}/{spec.windows}: {name}")
             started = time.perf_counter()
-            forecast = factory().fit(train).predict(spec.horizon, future_exog=plan)
+            forecast = forecast_by_path(factory(), history, spec.horizon, plan, min_history)
             seconds[name] += time.perf_counter() - started
             actuals = actuals.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
-        parts.append(actuals.assign(window=window, cutoff=actuals[ID].map(cutoff)))
+        parts.append(actuals.assign(window=window, cutoff=actuals[ID].map(cutoff), path=actuals[ID].map(paths)))
     if not parts:
         raise DataValidationError(
-            f"no series has {spec.min_history} periods of history before its first cutoff: the history is too "
-            f"short for {spec.windows} backtest window(s) of {spec.horizon} periods"
+            f"no series has an observation before its first cutoff: the history is too short for {spec.windows} "
+            f"backtest window(s) of {spec.horizon} periods"
         )
     results = pd.concat(parts, ignore_index=True)
     missing = results[list(factories)].isna().sum()
     if missing.any():
+        # Every path forecasts every series (models/paths.py): a gap here is a bug in a family.
         raise DataValidationError(f"models left periods unforecast in the backtest: {missing[missing > 0].to_dict()}")
-    columns = ["window", "cutoff", ID, DS, Y, *factories]
+    columns = ["window", "cutoff", ID, DS, Y, "path", *factories]
     return BacktestResult(results[columns], list(factories), spec, seconds)

@@ -1,10 +1,14 @@
 """Training: backtest every chosen family, learn the ensemble and the intervals, refit on all history.
 
 Windows before the last calibrate the ensemble weights and the conformal intervals; the last window
-(the hold-out) is scored with them, so its accuracy and interval coverage are out of sample. With two
-or more calibration windows, the ensemble's own calibration residuals are cross-fitted (each window
-blended with the weights the others learned). With a
-single window, calibration and scoring share it, and the report says so.
+(the hold-out) is scored with them, so its accuracy and interval coverage are out of sample. Weights
+are robust (`ensemble.robust_weights`): equal with one calibration window, and with several the
+learned ones pulled toward equal as far as the left-out windows say. The ensemble's own calibration
+residuals are cross-fitted (each window blended with the weights the other windows give). With a
+single backtest window, calibration and scoring share it, and the report says so.
+
+Every series is forecast along its path (`models/paths.py`) in every window and in the refit model;
+the report counts the series per path and scores each path on its own.
 """
 
 from __future__ import annotations
@@ -22,20 +26,31 @@ from salescast.models.catalog import BASELINE, model_factory
 from salescast.models.ensemble import (
     DEFAULT_WEIGHT_METHOD,
     EnsembleModel,
+    RobustWeights,
     WeightMethod,
     combine,
-    learn_weights,
-    split_by_history,
+    robust_weights,
 )
+from salescast.models.paths import COLD, COLD_METHOD, MODEL_METHOD, default_min_history, path_counts, series_paths
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
 
 ENSEMBLE = "ensemble"
+# The plain mean of SeasonalNaive, AutoTheta and an untuned global LightGBM: the reference a default must
+# beat (scored whenever the backtest holds lgbm and theta).
+REFERENCE = "reference"
+REFERENCE_FAMILIES = ("snaive", "theta", "lgbm")
 
-
-def default_min_history(freq: str) -> int:
-    return 28 if freq == "D" else 13 if freq.startswith("W") else 12
+__all__ = [
+    "ENSEMBLE",
+    "REFERENCE",
+    "TrainingReport",
+    "default_min_history",
+    "evaluate_models",
+    "score_backtest",
+    "train",
+]
 
 
 @dataclass
@@ -47,17 +62,35 @@ class TrainingReport:
     calibrated_out_of_sample: bool
     seconds: dict[str, float] = field(default_factory=dict)
     reconciliation: pd.DataFrame | None = None  # hierarchy.reconciliation_report of the ensemble
+    weight_rule: str = ""  # how the weights were chosen
+    paths: dict[str, int] = field(default_factory=dict)  # series per path in the frame trained on
+    path_metrics: pd.DataFrame | None = None  # evaluate() rows per path (level "group", key = path)
+    holdout: pd.DataFrame | None = None  # hold-out rows: y, path, each model's p50, p10 and p90
 
     def overall(self) -> pd.DataFrame:
         return self.metrics[self.metrics["level"] == "overall"].set_index("model").drop(columns=["level", "key"])
 
+    def by_path(self) -> pd.DataFrame:
+        """Hold-out metrics per (path, model)."""
+        if self.path_metrics is None:
+            return pd.DataFrame()
+        rows = self.path_metrics[self.path_metrics["level"] == "group"]
+        return rows.rename(columns={"key": "path"}).set_index(["path", "model"]).drop(columns=["level"])
+
 
 def _with_intervals(results: pd.DataFrame, model: str, intervals: ConformalIntervals) -> pd.DataFrame:
-    forecast = results[[ID, DS]].assign(p50=results[model].to_numpy())
+    forecast = results[[ID, DS]].assign(p50=results[model].to_numpy(), method=_methods(results))
     banded = intervals.apply(forecast)
     return results.assign(
         **{f"{model}-p10": banded["p10"].clip(lower=0).to_numpy(), f"{model}-p90": banded["p90"].to_numpy()}
     )
+
+
+def _methods(results: pd.DataFrame) -> np.ndarray:
+    """Each backtest row's forecasting method, from its path (the cold path is the cold start)."""
+    if "path" not in results:
+        return np.full(len(results), MODEL_METHOD, dtype=object)
+    return np.where(results["path"].to_numpy() == COLD, COLD_METHOD, MODEL_METHOD)
 
 
 def _cross_fitted(
@@ -67,24 +100,116 @@ def _cross_fitted(
     weights: dict[str, float],
     method: WeightMethod,
 ) -> np.ndarray:
-    """The ensemble's backtest forecast: `weights` (learned on all calibration windows) on the hold-out,
-    and on each calibration window the weights learned on the other calibration windows, so that the
-    ensemble's calibration residuals, and so its conformal intervals, are out of sample as every family's
-    are. (Weights chosen on the very residuals they are scored by look better than they are, and the
+    """The ensemble's backtest forecast: `weights` (from all calibration windows) on the hold-out, and on
+    each calibration window the weights the other calibration windows give, so that the ensemble's
+    calibration residuals, and so its conformal intervals, are out of sample as every family's are.
+    (Weights chosen on the very residuals they are scored by look better than they are, and the
     intervals would come out too narrow.) With one calibration window there is nothing to cross-fit."""
     forecast = combine(results, weights)
     windows = sorted(calibration["window"].unique())
     if len(windows) < 2:
         return forecast
     for window in windows:
-        others = learn_weights(calibration[calibration["window"] != window], members, method)
+        others = robust_weights(calibration[calibration["window"] != window], members, method).weights
         rows = (results["window"] == window).to_numpy()
         forecast[rows] = combine(results[rows], others)
     return forecast
 
 
 def _residuals(results: pd.DataFrame, model: str) -> pd.DataFrame:
-    return pd.DataFrame({ID: results[ID], Y: results[Y], "residual": results[Y] - results[model]})
+    return pd.DataFrame(
+        {ID: results[ID], Y: results[Y], "residual": results[Y] - results[model], "method": _methods(results)}
+    )
+
+
+def evaluate_models(
+    frame: SeriesFrame,
+    models: list[str],
+    spec: BacktestSpec,
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
+    fixed_weights: dict[str, float] | None = None,
+    model_params: dict[str, dict[str, object]] | None = None,
+    progress: Callable[[str], None] | None = None,
+    min_history: int | None = None,
+) -> TrainingReport:
+    """Backtest `models` and the SeasonalNaive baseline, blend them as the trained model would be
+    blended (an `ensemble` column) and score every column on the hold-out window, overall, per
+    category and per path. No final fit: `train` adds it."""
+    params = model_params or {}
+    min_history = min_history or spec.min_history or default_min_history(frame.freq)
+    names = list(dict.fromkeys([*models, BASELINE]))
+    factories = {name: model_factory(name, **params.get(name, {})) for name in names}
+    spec = BacktestSpec(horizon=spec.horizon, windows=spec.windows, step=spec.step, min_history=min_history)
+    backtest = run_backtest(frame, factories, spec, progress)
+    return score_backtest(frame, backtest, models, weight_method, fixed_weights)
+
+
+def score_backtest(
+    frame: SeriesFrame,
+    backtest: BacktestResult,
+    models: list[str],
+    weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD,
+    fixed_weights: dict[str, float] | None = None,
+) -> TrainingReport:
+    """The blend of `models` (columns of `backtest`, which also holds SeasonalNaive) and its scores:
+    several candidate blends can be scored on one backtest (bench/candidates.py)."""
+    results = backtest.results.drop(columns=[ENSEMBLE, REFERENCE], errors="ignore")
+    windows = sorted(results["window"].unique())
+    holdout_window = windows[-1]
+    out_of_sample = len(windows) > 1
+    calibration = results[results["window"] != holdout_window] if out_of_sample else results
+
+    # Score the hold-out with weights and intervals learned before it.
+    members = list(models)
+    chosen = (
+        RobustWeights(fixed_weights, 0.0, "fixed")
+        if fixed_weights
+        else robust_weights(calibration, members, weight_method)
+    )
+    learned = fixed_weights is None and len(members) > 1
+    ensemble_forecast = (
+        _cross_fitted(results, calibration, members, chosen.weights, weight_method)
+        if learned
+        else combine(results, chosen.weights)
+    )
+    results = results.assign(**{ENSEMBLE: ensemble_forecast})
+    extra = [ENSEMBLE]
+    if set(REFERENCE_FAMILIES) <= set(results.columns):
+        results[REFERENCE] = results[list(REFERENCE_FAMILIES)].mean(axis=1)
+        extra.append(REFERENCE)
+    scored_backtest = BacktestResult(results, [*backtest.models, *extra], backtest.spec, dict(backtest.seconds))
+    calibration = results.loc[calibration.index]
+    holdout = results[results["window"] == holdout_window]
+    scored = list(dict.fromkeys([*members, *extra, BASELINE]))
+    for name in scored:
+        holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
+    season = seasonal_period(frame.freq)
+    scales = series_scales(frame.until(cutoffs_of(holdout)).data, season)
+    groups = frame.static.set_index(ID)["category"] if "category" in frame.static else None
+    metrics = evaluate(holdout, scored, scales, groups)
+    path_metrics = evaluate(holdout, scored, scales, holdout.groupby(ID, sort=False)["path"].first())
+    # The hold-out was scored just above; only the earlier windows still need it (per-series metrics are
+    # the costly part of a large run).
+    per_window: list[pd.DataFrame] = []
+    for window, part in results.groupby("window"):
+        if window == holdout_window:
+            scores = metrics
+        else:
+            scores = evaluate(part, scored, series_scales(frame.until(cutoffs_of(part)).data, season))
+        per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=part["cutoff"].max()))
+    min_history = backtest.spec.min_history or default_min_history(frame.freq)
+    return TrainingReport(
+        scored_backtest,
+        metrics,
+        pd.concat(per_window, ignore_index=True),
+        chosen.weights,
+        out_of_sample,
+        {name: backtest.seconds[name] for name in dict.fromkeys([*members, BASELINE]) if name in backtest.seconds},
+        weight_rule=chosen.rule,
+        paths=path_counts(series_paths(frame.lengths(), frame.freq, min_history)),
+        path_metrics=path_metrics[path_metrics["level"] != "series"].reset_index(drop=True),
+        holdout=holdout.reset_index(drop=True),
+    )
 
 
 def train(
@@ -98,62 +223,38 @@ def train(
     min_history: int | None = None,
     reconcile: Sequence[Method] = (),
 ) -> tuple[EnsembleModel, TrainingReport]:
-    """Backtest `models` and the SeasonalNaive baseline, then fit the ensemble on the whole frame.
+    """`evaluate_models`, then every family refit on all history (weights and intervals from all windows).
 
-    Series shorter than `min_history` periods (default: 28 days, 13 weeks or 12 months) are left to
-    the cold start; they are neither trained on nor scored. `reconcile` names hierarchy reconciliation
-    methods whose effect on the ensemble's hold-out accuracy is reported (per series, category, total)."""
+    Args:
+        frame: the series to learn from; every series with an observation is forecast.
+        models: the families to blend (see `models.catalog`); SeasonalNaive is scored beside them.
+        spec: the backtest windows; the last is the hold-out.
+        weight_method: how weights are learned (`scaled_error`, `inverse_error`, `nnls`).
+        fixed_weights: weights to use as given instead (the seed's 0.5/0.5 design).
+        model_params: per-family parameters.
+        progress: called with a short text before each step.
+        min_history: periods a series needs to be trained on (default: 28 days, 13 weeks, 12 months);
+            younger series get the cold start.
+        reconcile: hierarchy reconciliation methods whose effect on the ensemble's hold-out accuracy is
+            reported (per series, category, total).
+    """
     params = model_params or {}
-    min_history = min_history or default_min_history(frame.freq)
-    established, _ = split_by_history(frame, min_history)
-    names = list(dict.fromkeys([*models, BASELINE]))
-    factories = {name: model_factory(name, **params.get(name, {})) for name in names}
-    backtest = run_backtest(established, factories, spec, progress)
-    results = backtest.results
-    windows = sorted(results["window"].unique())
-    holdout_window = windows[-1]
-    out_of_sample = len(windows) > 1
-    calibration = results[results["window"] != holdout_window] if out_of_sample else results
-    holdout = results[results["window"] == holdout_window]
-
-    # Score the hold-out with weights and intervals learned before it.
+    min_history = min_history or spec.min_history or default_min_history(frame.freq)
+    report = evaluate_models(
+        frame, models, spec, weight_method, fixed_weights, params, progress, min_history=min_history
+    )
+    results = report.backtest.results
     members = list(models)
-    weights = fixed_weights or (
-        learn_weights(calibration, members, weight_method) if len(members) > 1 else {members[0]: 1.0}
-    )
-    learned = fixed_weights is None and len(members) > 1
-    ensemble_forecast = (
-        _cross_fitted(results, calibration, members, weights, weight_method) if learned else combine(results, weights)
-    )
-    results = results.assign(**{ENSEMBLE: ensemble_forecast})
-    calibration = results.loc[calibration.index]
-    holdout = results.loc[holdout.index]
-    scored = list(dict.fromkeys([*members, ENSEMBLE, BASELINE]))
-    for name in scored:
-        holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
-    season = seasonal_period(frame.freq)
-    history = frame.until(cutoffs_of(holdout)).data
-    groups = frame.static.set_index(ID)["category"] if "category" in frame.static else None
-    metrics = evaluate(holdout, scored, series_scales(history, season), groups)
-    # The hold-out was scored just above; only the earlier windows still need it (per-series metrics are
-    # the costly part of a large run).
-    per_window: list[pd.DataFrame] = []
-    for window, part in results.groupby("window"):
-        if window == holdout_window:
-            scores = metrics
-        else:
-            scores = evaluate(part, scored, series_scales(frame.until(cutoffs_of(part)).data, season))
-        per_window.append(scores[scores["level"] == "overall"].assign(window=window, cutoff=part["cutoff"].max()))
-    window_metrics = pd.concat(per_window, ignore_index=True)
 
     # The model to keep: every family refit on all history; weights and intervals from all windows.
     started = time.perf_counter()
-    final_weights = fixed_weights or (learn_weights(results, members, weight_method) if len(members) > 1 else weights)
+    final_weights = fixed_weights or robust_weights(results, members, weight_method).weights
+    established = frame.subset(frame.lengths().index[frame.lengths() >= min_history].to_numpy())
     fitted: dict[str, Forecaster] = {}
     for name in members:
         if progress:
             progress(f"final fit: {name}")
-        model = factories[name]().fit(established)
+        model = model_factory(name, **params.get(name, {}))().fit(established)
         model.intervals = fit_conformal(_residuals(results, name))
         fitted[name] = model
     ensemble = EnsembleModel(
@@ -164,12 +265,12 @@ def train(
     )
     ensemble.fit(frame)
     ensemble.intervals = fit_conformal(_residuals(results, ENSEMBLE))
-    seconds = {**backtest.seconds, "final_fit": time.perf_counter() - started}
-    report = TrainingReport(backtest, metrics, window_metrics, weights, out_of_sample, seconds)
+    report.seconds["final_fit"] = time.perf_counter() - started
     if reconcile:
         if progress:
             progress("reconciliation")
-        report.reconciliation = _reconciliation(established, results, holdout_window, spec, list(reconcile))
+        holdout_window = int(results["window"].max())
+        report.reconciliation = _reconciliation(frame, results, holdout_window, report.backtest.spec, list(reconcile))
     return ensemble, report
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from salescast.features.frame import SeriesFrame
 from salescast.models.catalog import model_factory
-from salescast.models.ensemble import EnsembleModel, learn_weights
+from salescast.models.ensemble import EnsembleModel, learn_weights, robust_weights
 from tests.models.test_families import spy_on_series_forecast
 
 
@@ -172,3 +172,45 @@ def test_predict_with_members_gives_the_blend_and_the_members_that_made_it(small
         pd.testing.assert_frame_equal(member_forecast, members[name].predict(14, ids=[old]))
     blended = 0.75 * by_member["lgbm"]["p50"] + 0.25 * by_member["snaive"]["p50"]
     np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == old, "p50"], blended, rtol=1e-9)
+
+
+def _windows(errors: dict[str, list[float]]) -> pd.DataFrame:
+    """Backtest rows of one series, 5 periods per window, each family off by its window's error."""
+    windows = len(next(iter(errors.values())))
+    window = np.repeat(np.arange(windows), 5)
+    y = np.full(len(window), 10.0)
+    return pd.DataFrame(
+        {"window": window, "unique_id": "a", "y": y}
+        | {name: y + np.repeat(np.asarray(off, dtype=float), 5) for name, off in errors.items()}
+    )
+
+
+def test_robust_weights_are_equal_with_a_single_calibration_window_and_say_so() -> None:
+    chosen = robust_weights(_windows({"p": [1.0], "q": [4.0]}), ["p", "q"])
+
+    assert chosen.weights == {"p": 0.5, "q": 0.5}
+    assert chosen.shrinkage == 1.0
+    assert "one calibration window" in chosen.rule
+
+
+def test_robust_weights_keep_what_windows_agree_on() -> None:
+    calibration = _windows({"p": [1.0, 1.0, 1.0], "q": [4.0, 4.0, 4.0]})
+
+    chosen = robust_weights(calibration, ["p", "q"])
+
+    assert chosen.shrinkage == 0.0
+    assert chosen.weights == learn_weights(calibration, ["p", "q"])
+    assert chosen.weights["p"] == 1.0  # q only dilutes p
+
+
+def test_robust_weights_pull_toward_equal_when_windows_disagree() -> None:
+    # p wins two windows by a little, q wins the third by a lot: learned on any two windows, the
+    # weights favour the wrong family for the third.
+    calibration = _windows({"p": [1.0, 1.0, 6.0], "q": [1.5, 1.5, 0.0]})
+
+    chosen = robust_weights(calibration, ["p", "q"])
+
+    assert chosen.shrinkage > 0
+    learned = learn_weights(calibration, ["p", "q"])
+    assert abs(chosen.weights["p"] - 0.5) < abs(learned["p"] - 0.5)
+    assert sum(chosen.weights.values()) == pytest.approx(1.0)

@@ -144,7 +144,7 @@ def spy_on_series_forecast(model: Forecaster) -> list[int]:
     return counts
 
 
-def test_the_mean_column_adds_the_blended_mean_residual_and_cold_starts_keep_their_p50() -> None:
+def test_the_mean_column_adds_the_blended_mean_residual_and_new_series_take_their_own_level() -> None:
     from salescast.models.base import fit_conformal
 
     # Series a: residuals +1 and +3 (mean 2); series b: too few residuals of its own.
@@ -162,14 +162,65 @@ def test_the_mean_column_adds_the_blended_mean_residual_and_cold_starts_keep_the
         {
             "unique_id": ["a", "b", "c", "a"],
             "ds": pd.to_datetime(["2026-01-01"] * 4),
-            "p50": [5.0, 5.0, 5.0, 5.0],
-            "method": ["model", "model", "model", "cold_start"],
+            "p50": [5.0, 5.0, 4.0, 5.0],
+            "method": ["model", "model", "model", "model"],
         }
     )
 
     out = intervals.apply(forecast)
 
-    # a: (own 2 + pooled 2.25) / 2; b and c: pooled alone, c at the median scale (10); a cold start: its p50.
-    np.testing.assert_allclose(out["mean"], [7.125, 7.25, 7.25, 5.0])
+    # a: (own 2 + pooled 2.25) / 2; b: pooled alone at its scale (10); c, never calibrated: pooled alone
+    # at the level of its own forecast (4), not at another series' scale.
+    np.testing.assert_allclose(out["mean"], [7.125, 7.25, 4.0 + 0.225 * 4, 7.125])
     del intervals.mean_per_series  # as intervals pickled before the mean existed
     assert "mean" not in intervals.apply(forecast)
+
+
+def test_cold_start_rows_get_the_band_calibrated_on_cold_start_residuals() -> None:
+    from salescast.models.base import fit_conformal
+
+    # Model residuals are small (±1 on a level of 10), cold-start ones large (±6).
+    residuals = pd.DataFrame(
+        {
+            "unique_id": ["m"] * 20 + ["c"] * 20,
+            "y": [10.0] * 40,
+            "residual": [-1.0, 1.0] * 10 + [-6.0, 6.0] * 10,
+            "method": ["model"] * 20 + ["cold_start"] * 20,
+        }
+    )
+    intervals = fit_conformal(residuals, min_residuals=100)  # no series has offsets of its own
+    forecast = pd.DataFrame(
+        {
+            "unique_id": ["new-model", "new-cold"],
+            "ds": pd.to_datetime(["2026-01-01"] * 2),
+            "p50": [10.0, 10.0],
+            "method": ["model", "cold_start"],
+        }
+    )
+
+    out = intervals.apply(forecast)
+
+    widths = (out["p90"] - out["p10"]).to_numpy()
+    np.testing.assert_allclose(widths, [2.0, 12.0])  # each row's band from its own method's residuals
+    assert (out["p10"] < out["p50"]).all()
+
+
+def test_the_seasonal_average_carries_last_years_shape_onto_the_current_level() -> None:
+    from salescast.models.statistical import SeasonalAverageModel
+
+    rng = np.random.default_rng(2)
+    pattern = rng.uniform(20, 80, 52)
+    week = np.arange(156)
+    dates = pd.date_range("2023-01-01", periods=156, freq="W-SUN")
+    trending = pd.DataFrame({"unique_id": "s/trend", "ds": dates, "y": pattern[week % 52] + 0.1 * week})
+    young = pd.DataFrame({"unique_id": "s/young", "ds": dates[-30:], "y": rng.poisson(9, 30).astype(float)})
+    frame = SeriesFrame(pd.concat([trending, young], ignore_index=True), "W-SUN")
+
+    forecast = SeasonalAverageModel().fit(frame).predict(13)
+
+    ahead = np.arange(1, 14)
+    # A yearly shape on a linear trend is continued exactly: both years agree once shifted to the level.
+    expected = pattern[(155 + ahead) % 52] + 0.1 * (155 + ahead)
+    np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == "s/trend", "p50"], expected)
+    # Under a year of history: SeasonalNaive's fallback, the mean of what exists.
+    np.testing.assert_allclose(forecast.loc[forecast["unique_id"] == "s/young", "p50"], young["y"].mean())

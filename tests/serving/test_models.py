@@ -213,6 +213,25 @@ def test_a_statistical_model_ignores_the_plan(engine: Engine, served: Served, tr
     assert result["responsive_families"] == []
 
 
+def test_a_product_too_new_to_model_says_its_what_if_cannot_respond(
+    engine: Engine, served: Served, trained: Trained, tmp_path: Path
+) -> None:
+    # The model saw only the product's last 10 days (a launch): it forecasts it by the cold start.
+    frame = trained.frame
+    product_ids = frame.static.loc[frame.static["product"] == trained.product, ID]
+    young = frame.data[ID].isin(set(product_ids)) & (frame.data[DS] <= frame.data[DS].max() - dt.timedelta(days=10))
+    launched = SeriesFrame(frame.data[~young].reset_index(drop=True), frame.freq, frame.static)
+    ensemble = EnsembleModel(members={"ets": StatisticalModel(method="ets")}, weights={"ets": 1.0}).fit(launched)
+    ensemble.save(tmp_path / "launched")
+    version = register(served.registry, tmp_path / "launched", "ets-launch", launched)
+
+    forecast = ensemble.predict(HORIZON, ids=list(product_ids))
+    assert set(forecast["method"]) == {"cold_start"}
+    assert (forecast["p10"] <= forecast["p50"]).all()
+    with pytest.raises(DataValidationError, match=r"too new .* to respond to price or promotion plans"):
+        what_if(engine, served.models, version, trained.product, None, HORIZON, price_change_pct=-30)
+
+
 def test_impossible_scenarios_are_refused(engine: Engine, served: Served, trained: Trained) -> None:
     version = served.versions["lgbm"]
     product = trained.product

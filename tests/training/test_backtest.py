@@ -131,12 +131,38 @@ def test_the_leakage_check_catches_a_feature_that_peeks_at_the_future(frame: Ser
         assert_no_lookahead(leaky, frame, frame.data[DS].max() - pd.Timedelta(days=40))
 
 
-def test_series_without_enough_history_before_a_cutoff_are_left_out(frame: SeriesFrame) -> None:
+def test_series_too_young_to_train_on_are_forecast_by_the_cold_start_not_left_out(frame: SeriesFrame) -> None:
     late = frame.data[frame.data[ID] == frame.ids[0]].copy()
     late = late[late[DS] > late[DS].max() - pd.Timedelta(days=20)].assign(**{ID: "late/launch"})
     with_late = SeriesFrame(pd.concat([frame.data, late], ignore_index=True), frame.freq, frame.static)
+    SpyModel.seen.clear()
 
     result = run_backtest(with_late, {"spy": SpyModel}, BacktestSpec(horizon=7, windows=1))
 
-    assert "late/launch" not in set(result.results[ID])
+    launch = result.results[result.results[ID] == "late/launch"]
+    assert len(launch) == 7
+    assert set(launch["path"]) == {"cold"}
+    assert set(result.results.loc[result.results[ID] != "late/launch", "path"]) == {"full"}
     assert np.isfinite(result.results["spy"]).all()
+
+
+def test_a_one_point_series_and_a_short_one_are_forecast_in_every_window() -> None:
+    days = pd.date_range("2026-01-01", periods=120, freq="D")
+    rng = np.random.default_rng(1)
+    long = pd.DataFrame({ID: "s/long", DS: days, Y: rng.poisson(20, len(days)).astype(float)})
+    short = pd.DataFrame({ID: "s/short", DS: days[-20:], Y: rng.poisson(5, 20).astype(float)})
+    # one observation before the hold-out's cutoff, seven after it
+    one = pd.DataFrame({ID: "s/one", DS: days[-8:], Y: [4.0, 3, 5, 4, 6, 2, 4, 5]})
+    frame = SeriesFrame(pd.concat([long, short, one], ignore_index=True), "D")
+
+    result = run_backtest(frame, {"snaive": model_factory("snaive")}, BacktestSpec(horizon=7, windows=2))
+
+    last = result.results[result.results["window"] == 1]
+    assert set(last[ID]) == {"s/long", "s/short", "s/one"}
+    paths = last.groupby(ID)["path"].first().to_dict()
+    assert paths == {"s/long": "full", "s/short": "cold", "s/one": "cold"}
+    assert np.isfinite(last["snaive"]).all()
+    # a cold series is its one observation times the profile of the established series' forecasts
+    long_level = long.loc[long[DS] <= days[-8], Y].tail(28).mean()
+    profile = last.loc[last[ID] == "s/long", "snaive"].to_numpy() / long_level
+    assert last.loc[last[ID] == "s/one", "snaive"].to_numpy() == pytest.approx(4.0 * profile)

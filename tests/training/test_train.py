@@ -101,10 +101,11 @@ def test_the_ensembles_calibration_residuals_are_cross_fitted_between_windows() 
 
     forecast = _cross_fitted(results, calibration, ["p", "q"], {"p": 0.5, "q": 0.5}, "scaled_error")
 
-    # Window 0 gets the weights window 1 learned (all on q), window 1 those of window 0 (all on p): each
-    # calibration window is blended by weights that never saw it.
-    np.testing.assert_allclose(forecast[window == 0], 15.0)
-    np.testing.assert_allclose(forecast[window == 1], 15.0)
+    # Each calibration window is blended by weights that never saw it: those of the one other window,
+    # which by the single-window rule are equal (learned on window 1 alone they would be all on q and
+    # give window 0 a forecast of 15, as overfit as the windows disagree).
+    np.testing.assert_allclose(forecast[window == 0], 12.5)
+    np.testing.assert_allclose(forecast[window == 1], 12.5)
     np.testing.assert_allclose(forecast[window == 2], 10.0)  # the hold-out: the weights given
 
 
