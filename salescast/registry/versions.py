@@ -430,10 +430,12 @@ class ModelRegistry:
         reason: str | None = None,
         *,
         verify: Callable[[Path], object] | None = None,
+        prepare: Callable[[ModelVersion], object] | None = None,
     ) -> AliasEvent:
         """Point `alias` back at the last version it pointed to that is not the current one, per its audit
-        history, through the same checks as any move (see `aliasable`). Rolling back twice returns to where
-        it started. Audit rows that moved nothing (written before such moves were skipped) are passed over.
+        history, through the same checks as any move (see `aliasable`; `verify` and `prepare` as in
+        `set_alias`). Rolling back twice returns to where it started. Audit rows that moved nothing
+        (written before such moves were skipped) are passed over.
 
         Raises:
             NoEarlierVersionError: the alias never pointed at another version.
@@ -456,7 +458,7 @@ class ModelRegistry:
             previous = session.get(ModelVersion, previous_id)
             assert previous is not None  # versions are never deleted
             number = previous.version
-        return self.set_alias(name, alias, number, actor, reason or "rollback", verify=verify)
+        return self.set_alias(name, alias, number, actor, reason or "rollback", verify=verify, prepare=prepare)
 
 
 def _audit(

@@ -116,12 +116,14 @@ async def change_alias(
     def apply() -> dict[str, Any]:
         registry = state.registry
         # Production must load before it serves; every move checks the alias name, the version's status
-        # and its artifact's checksum first, before any work (see ModelRegistry.aliasable).
+        # and its artifact's checksum first, before any work (see ModelRegistry.aliasable). Forecasts are
+        # stored before the flip: the alias must never point at a version that has nothing to serve.
         verify = EnsembleModel.load if change.alias == PRODUCTION else None
         if isinstance(change, RollbackAlias):
-            event = registry.rollback(name, actor, alias=change.alias, reason=change.reason, verify=verify)
+            event = registry.rollback(
+                name, actor, alias=change.alias, reason=change.reason, verify=verify, prepare=state.ensure_forecasts
+            )
         else:
-            # Forecasts before the flip: the alias must never point at a version that has nothing to serve.
             event = registry.set_alias(
                 name, change.alias, change.version, actor, change.reason, verify=verify, prepare=state.ensure_forecasts
             )
