@@ -454,10 +454,9 @@ def _print_training(report: Any, freq: str, series: int) -> None:
 
 
 def _registry(settings: Settings) -> Any:
-    from salescast.registry.artifacts import artifact_store
     from salescast.registry.versions import ModelRegistry
 
-    return ModelRegistry(_engine(settings), artifact_store(settings.resolved_artifact_uri, settings))
+    return ModelRegistry.from_settings(settings, _engine(settings))
 
 
 @pipeline_app.command("run")
@@ -544,8 +543,8 @@ def models_list(name: Annotated[str | None, typer.Argument(help="Model name (all
             ",".join(aliases[row.name].get(row.version, [])),
             ",".join(row.families),
             f"{row.series:,}",
-            f"{candidate.get('mase', float('nan')):.3f}",
-            f"{baseline.get('mase', float('nan')):.3f}",
+            format_metric("mase", candidate.get("mase")),
+            format_metric("mase", baseline.get("mase")),
         )
     console.print(table)
 
@@ -606,10 +605,10 @@ def models_promote(
 
     registry = _registry(get_settings())
     if alias == "production":
-        registry.promote(name, version, actor, reason, verify=EnsembleModel.load)
+        event = registry.promote(name, version, actor, reason, verify=EnsembleModel.load)
     else:
-        registry.set_alias(name, alias, version, actor, reason)
-    console.print(f"[green]{name} @{alias}[/] -> v{version}")
+        event = registry.set_alias(name, alias, version, actor, reason)
+    _print_move(name, alias, version, event)
 
 
 @models_app.command("rollback")
@@ -619,10 +618,20 @@ def models_rollback(
     reason: Annotated[str | None, typer.Option(help="Why")] = None,
     actor: Annotated[str, typer.Option(help="Who")] = "cli",
 ) -> None:
-    """Point an alias back at the version it pointed to before."""
+    """Point an alias back at the last different version it pointed to (its artifact checked first)."""
+    from salescast.models.ensemble import EnsembleModel
+
     registry = _registry(get_settings())
-    registry.rollback(name, actor, alias, reason)
+    verify = EnsembleModel.load if alias == "production" else None
+    registry.rollback(name, actor, alias, reason, verify=verify)
     console.print(f"[green]{name} @{alias}[/] -> v{registry.alias(name, alias).version}")
+
+
+def _print_move(name: str, alias: str, version: int, event: Any) -> None:
+    if event.id is None:  # the registry writes no audit row for a move that changes nothing
+        console.print(f"{name} @{alias} is v{version} already: nothing changed")
+    else:
+        console.print(f"[green]{name} @{alias}[/] -> v{version}")
 
 
 @models_app.command("diff")
@@ -656,7 +665,7 @@ def models_diff(
     metrics_b = (b.metrics or {}).get("candidate") or {}
     for metric in sorted(set(metrics_a) | set(metrics_b)):
         table.add_row(
-            metric, f"{metrics_a.get(metric, float('nan')):.4g}", f"{metrics_b.get(metric, float('nan')):.4g}"
+            metric, format_metric(metric, metrics_a.get(metric)), format_metric(metric, metrics_b.get(metric))
         )
     console.print(table)
 

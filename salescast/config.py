@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,13 @@ ServerName = Literal["uvicorn", "granian"]
 # minutes, where the per-series families (ets, prophet) take far longer, and on the benchmarks they did
 # not improve its ensemble enough to pay for that (README, Benchmarks).
 DEFAULT_MODELS = "auto"  # the default pipeline of the data's frequency: models.catalog.default_families
+
+# A model alias is a lower-case word that starts with a letter. A name made only of digits would be read
+# as a version number by every lookup (`salescast models show demand 7`): it could be set, never found.
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,99}$"
+# The aliases people move by hand. The registry always accepts `production` and `challenger` besides
+# (deployments move those), whatever is configured.
+DEFAULT_MODEL_ALIASES = "production,candidate,staging"
 
 
 class Settings(BaseSettings):
@@ -72,6 +80,13 @@ class Settings(BaseSettings):
     alert_backoff_seconds: float = Field(default=1.0, ge=0.0, description="First webhook retry delay; doubles.")
     alert_timeout_seconds: float = Field(default=5.0, gt=0.0, description="Timeout of one webhook request.")
     sns_endpoint_url: str | None = Field(default=None, description="SNS endpoint URL; unset = AWS.")
+
+    # Model registry
+    model_aliases: str = Field(
+        default=DEFAULT_MODEL_ALIASES,
+        description="Comma-separated alias names that may point at a model version (lower-case words starting "
+        "with a letter); production and challenger are always accepted. Any other name is refused.",
+    )
 
     # Worker (`salescast worker` and the Airflow DAGs). Cron expressions are read as cron and Airflow read
     # them (day of week 0 or 7 = Sunday), in UTC.
@@ -163,6 +178,23 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_country(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _alias_names(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        bad = [name for name in names if not re.fullmatch(ALIAS_PATTERN, name)]
+        if bad:
+            raise ValueError(
+                f"alias names are lower-case words that start with a letter (a-z, 0-9, _ or -; at most 100 "
+                f"characters), got {', '.join(repr(name) for name in bad)}"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def alias_names(self) -> tuple[str, ...]:
+        """The configured alias names, in the order given (see `model_aliases`)."""
+        return tuple(name for name in self.model_aliases.split(",") if name)
 
     @property
     def resolved_database_url(self) -> str:

@@ -27,7 +27,7 @@ from salescast.errors import ConfigurationError, ConflictError, NotFoundError, S
 from salescast.monitoring.alerts import Alert, AlertSink, Severity
 from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.monitoring.metrics import DEPLOYMENT_EVENTS
-from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry, retry_conflicts
+from salescast.registry.versions import CHALLENGER, PRODUCTION, AliasTarget, ModelRegistry, retry_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +226,9 @@ class DeploymentService:
                 "bake seconds and the error-rate increase must be >= 0 and the latency ratio > 0, got "
                 f"{bake_seconds}, {max_error_rate_increase}, {max_latency_ratio}"
             )
-        candidate = self.registry.version(name, candidate_version)
-        if candidate.status != "registered":
-            raise ConflictError(
-                f"{name} v{candidate_version} was {candidate.status} ({candidate.reason or 'no reason recorded'}); "
-                "it cannot be deployed"
-            )
+        # Every check of an alias move (rejected? artifact intact?) before any work is done.
+        target = self.registry.aliasable(name, candidate_version, CHALLENGER)
+        candidate = target.version
         production = self.registry.current(name, PRODUCTION)
         if production is None:
             raise NotFoundError(
@@ -271,7 +268,7 @@ class DeploymentService:
                         .returning(Deployment.id)
                     ).scalar_one()
                     reason = f"deployment #{deployment_id} ({strategy})"
-                    self.registry.set_alias_in(conn, candidate, CHALLENGER, actor, reason)
+                    self.registry.set_alias_in(conn, target, actor, reason)
                     return deployment_id
             except IntegrityError:
                 # Another caller started one between our check and our insert (the partial unique index
@@ -420,7 +417,7 @@ class DeploymentService:
         now: dt.datetime,
         actor: str,
         alias_reason: str,
-        promote: ModelVersion | None = None,
+        promote: AliasTarget | None = None,
     ) -> bool:
         """End an active deployment; True only for the one caller whose UPDATE did it. In the same
         transaction: production moves to `promote` (the candidate, when a deployment completes), and the
@@ -430,7 +427,7 @@ class DeploymentService:
         conditions: list[Any] = [Deployment.id == deployment.id, Deployment.status == "active"]
         if step is not None:
             conditions.append(Deployment.step == step)
-        candidate = promote or self.registry.version(deployment.name, deployment.candidate_version)
+        candidate = promote.version if promote else self.registry.version(deployment.name, deployment.candidate_version)
 
         def attempt() -> bool:
             with self.engine.begin() as conn:
@@ -442,7 +439,7 @@ class DeploymentService:
                 if not changed:
                     return False
                 if promote is not None:
-                    self.registry.set_alias_in(conn, promote, PRODUCTION, actor, alias_reason)
+                    self.registry.set_alias_in(conn, promote, actor, alias_reason)
                 self.registry.remove_alias_in(
                     conn, deployment.name, CHALLENGER, actor, alias_reason, only_if_at=candidate.id
                 )

@@ -3,16 +3,19 @@
 A version is immutable once registered. Its artifact is uploaded under a unique key before the row is
 written, and the row is written in one transaction: a crash in between leaves an orphan artifact and
 no visible version. Aliases (`production`, `challenger`, ...) are the only mutable pointers; each
-change writes an AliasEvent, so "which version served production at time T" is one query.
+change writes an AliasEvent, so "which version served production at time T" is one query. Every move of
+an alias (set, promote, rollback, a deployment starting or completing) passes `ModelRegistry.aliasable`
+first: a configured alias name, a version that was not rejected, an artifact that matches its checksum.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,17 +24,59 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from salescast.config import DEFAULT_MODEL_ALIASES, Settings
 from salescast.data.schema import AliasEvent, ModelAlias, ModelVersion
-from salescast.errors import NotFoundError, SalescastError
-from salescast.registry.artifacts import ArtifactRef, ArtifactStore
+from salescast.errors import (
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    SalescastError,
+)
+from salescast.registry.artifacts import ArtifactRef, ArtifactStore, artifact_store
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PRODUCTION = "production"
 CHALLENGER = "challenger"
+# Moved by the registry and by deployments themselves: accepted whatever SALESCAST_MODEL_ALIASES says.
+BUILT_IN_ALIASES = (PRODUCTION, CHALLENGER)
+DEFAULT_ALIASES = tuple(DEFAULT_MODEL_ALIASES.split(","))
+
+
+def accepted_aliases(configured: Iterable[str]) -> frozenset[str]:
+    """The alias names a registry moves: the configured ones and the built-in ones."""
+    return frozenset((*BUILT_IN_ALIASES, *configured))
 
 
 class RegistryConflictError(SalescastError):
     """A registry write kept colliding with concurrent writers."""
+
+
+class UnknownAliasError(ConfigurationError):
+    """An alias name that is not configured (SALESCAST_MODEL_ALIASES), or one that reads as a version number:
+    an invalid option on the command line, invalid input (422) in a request."""
+
+    http_status = 422
+
+
+class RejectedVersionError(ConflictError):
+    """A version the gate (or a person) rejected: no alias may point at it and it gets no traffic."""
+
+
+class NoEarlierVersionError(ConflictError):
+    """An alias never pointed at another version, so there is nothing to roll back to."""
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """A version that passed every check for `alias` to point at it: what `ModelRegistry.aliasable` hands
+    out and the only thing `ModelRegistry.set_alias_in` takes, so that no alias move skips the checks."""
+
+    version: ModelVersion
+    alias: str
 
 
 @dataclass
@@ -71,9 +116,17 @@ def retry_conflicts(action: Callable[[], T], attempts: int = 8) -> T:
 
 
 class ModelRegistry:
-    def __init__(self, engine: Engine, store: ArtifactStore) -> None:
+    def __init__(self, engine: Engine, store: ArtifactStore, aliases: Iterable[str] = DEFAULT_ALIASES) -> None:
+        """A registry over `engine` (metadata, aliases, audit) and `store` (artifacts); `aliases` are the
+        alias names that may be moved besides the built-in production and challenger."""
         self.engine = engine
         self.store = store
+        self.alias_names = accepted_aliases(aliases)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine) -> ModelRegistry:
+        """The registry the settings describe: their artifact store and alias names, over `engine`."""
+        return cls(engine, artifact_store(settings.resolved_artifact_uri, settings), settings.alias_names)
 
     # ----------------------------------------------------------------- versions
 
@@ -177,30 +230,107 @@ class ModelRegistry:
             ).all()
         return {str(alias): int(version) for alias, version in rows}
 
-    def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str | None = None) -> AliasEvent:
-        """Point `alias` at `version` and audit the change, atomically, also against concurrent callers."""
-        target = self.aliasable(name, version, alias)
+    def check_alias_name(self, alias: str) -> str:
+        """`alias` if aliases of that name may be moved here, else UnknownAliasError."""
+        if alias.isdigit():
+            raise UnknownAliasError(
+                f"alias {alias!r} is a number: every lookup would read it as a version; use a name such as "
+                f"{', '.join(sorted(self.alias_names))}"
+            )
+        if alias not in self.alias_names:
+            raise UnknownAliasError(
+                f"unknown alias {alias!r}: use one of {', '.join(sorted(self.alias_names))} "
+                "(more in SALESCAST_MODEL_ALIASES)"
+            )
+        return alias
+
+    def aliasable(
+        self, name: str, version: int, alias: str, verify: Callable[[Path], object] | None = None
+    ) -> AliasTarget:
+        """The one gate of every alias move, passed before any work is done: `alias` is a configured name,
+        the version exists and was not rejected, its artifact's bytes match the sha256 recorded when it was
+        registered and, with `verify` (e.g. `EnsembleModel.load`), the unpacked model loads.
+
+        Args:
+            name: the registered model name.
+            version: the version number the alias is to point at.
+            alias: the alias to move.
+            verify: called with the unpacked artifact folder; raises if the model cannot serve.
+
+        Raises:
+            UnknownAliasError: `alias` is not configured (or is a number).
+            NotFoundError: no such version.
+            RejectedVersionError: the version was rejected.
+            ArtifactIntegrityError: its artifact is corrupt or was replaced.
+            ArtifactNotFoundError: its artifact is missing.
+        """
+        self.check_alias_name(alias)
+        row = self.version(name, version)
+        if row.status != "registered":
+            raise RejectedVersionError(
+                f"{name} v{version} was {row.status} ({row.reason or 'no reason recorded'}); it cannot be {alias}"
+            )
+        with tempfile.TemporaryDirectory(prefix="salescast-verify-") as tmp:
+            try:
+                folder = self.fetch(row, Path(tmp) / "model")
+            except ArtifactIntegrityError as exc:
+                # The path and both checksums are for the operator's log, not for whoever asked.
+                logger.error("registry.artifact_refused %s v%s as %s: %s", name, version, alias, exc)
+                raise ArtifactIntegrityError(
+                    f"{name} v{version} cannot be {alias}: its artifact is corrupt or was replaced (it does not "
+                    f"match the checksum recorded when it was registered); {alias} was not moved"
+                ) from exc
+            except ArtifactNotFoundError as exc:
+                logger.error("registry.artifact_missing %s v%s as %s: %s", name, version, alias, exc)
+                raise ArtifactNotFoundError(
+                    f"{name} v{version} cannot be {alias}: its artifact is missing from the artifact store; "
+                    f"{alias} was not moved"
+                ) from exc
+            if verify is not None:
+                verify(folder)
+        return AliasTarget(row, alias)
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        actor: str,
+        reason: str | None = None,
+        *,
+        verify: Callable[[Path], object] | None = None,
+        prepare: Callable[[ModelVersion], object] | None = None,
+    ) -> AliasEvent:
+        """Point `alias` at `version` and audit the change, atomically, also against concurrent callers.
+
+        Args:
+            name: the registered model name.
+            alias: the alias to move (see `check_alias_name`).
+            version: the version number it is to point at.
+            actor: who moves it (kept in the audit trail).
+            reason: why (kept in the audit trail).
+            verify: see `aliasable`.
+            prepare: work the version needs before the alias may point at it (e.g. storing its forecasts);
+                it runs once every check of `aliasable` passed, so a refused move does no work.
+
+        Returns the audit event. A move to where the alias points already changes nothing and writes no
+        audit row: the event returned then is not stored (`id` None, from and to the same version).
+        """
+        target = self.aliasable(name, version, alias, verify)
+        if prepare is not None:
+            prepare(target.version)
 
         def attempt() -> AliasEvent:
             with self.engine.begin() as conn:
-                return self.set_alias_in(conn, target, alias, actor, reason)
+                return self.set_alias_in(conn, target, actor, reason)
 
         return retry_conflicts(attempt)
 
-    def aliasable(self, name: str, version: int, alias: str) -> ModelVersion:
-        """The version, if an alias may point at it (registered, not rejected)."""
-        target = self.version(name, version)
-        if target.status != "registered":
-            raise SalescastError(f"{name} v{version} was {target.status} ({target.reason}); it cannot be {alias}")
-        return target
-
     @staticmethod
-    def set_alias_in(
-        conn: Connection, target: ModelVersion, alias: str, actor: str, reason: str | None = None
-    ) -> AliasEvent:
+    def set_alias_in(conn: Connection, target: AliasTarget, actor: str, reason: str | None = None) -> AliasEvent:
         """set_alias within the caller's transaction, so that the flip commits (or not) with the caller's
         other writes; `target` comes from `aliasable`. A conflict raises: retry the whole transaction."""
-        name = target.name
+        name, alias, version_id = target.version.name, target.alias, target.version.id
         # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading;
         # the time is read once the lock is held, so audit order is commit order.
         conn.execute(
@@ -213,15 +343,28 @@ class ModelRegistry:
         current = conn.scalar(
             select(ModelAlias.version_id).where(ModelAlias.name == name, ModelAlias.alias == alias).with_for_update()
         )
+        if current == version_id:
+            # Nothing moves, so nothing is audited: a row "from 1 to 1" would only bury the real changes
+            # (and once made rollback return to the version it was on).
+            return AliasEvent(
+                id=None,
+                name=name,
+                alias=alias,
+                from_version_id=current,
+                to_version_id=current,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
         if current is None:
-            conn.execute(insert(ModelAlias).values(name=name, alias=alias, version_id=target.id, updated_at=now))
+            conn.execute(insert(ModelAlias).values(name=name, alias=alias, version_id=version_id, updated_at=now))
         else:
             conn.execute(
                 update(ModelAlias)
                 .where(ModelAlias.name == name, ModelAlias.alias == alias)
-                .values(version_id=target.id, updated_at=now)
+                .values(version_id=version_id, updated_at=now)
             )
-        return _audit(conn, name, alias, current, target.id, actor, reason, now)
+        return _audit(conn, name, alias, current, version_id, actor, reason, now)
 
     def promote(
         self,
@@ -230,15 +373,11 @@ class ModelRegistry:
         actor: str,
         reason: str | None = None,
         verify: Callable[[Path], object] | None = None,
+        prepare: Callable[[ModelVersion], object] | None = None,
     ) -> AliasEvent:
-        """Make `version` production after fetching its artifact (sha256 checked) and, with `verify`
-        (e.g. `EnsembleModel.load`), loading it: a version that cannot serve is never promoted."""
-        row = self.version(name, version)
-        with tempfile.TemporaryDirectory(prefix="salescast-verify-") as tmp:
-            folder = self.fetch(row, Path(tmp) / "model")
-            if verify is not None:
-                verify(folder)
-        return self.set_alias(name, PRODUCTION, version, actor, reason or "promoted")
+        """Make `version` production (see `set_alias`); with `verify` (e.g. `EnsembleModel.load`) a version
+        whose model does not load is never promoted."""
+        return self.set_alias(name, PRODUCTION, version, actor, reason or "promoted", verify=verify, prepare=prepare)
 
     def remove_alias(self, name: str, alias: str, actor: str, reason: str | None = None) -> None:
         with self.engine.begin() as conn:
@@ -283,15 +422,43 @@ class ModelRegistry:
             )
             return None if target is None else session.get(ModelVersion, target)
 
-    def rollback(self, name: str, actor: str, alias: str = PRODUCTION, reason: str | None = None) -> AliasEvent:
-        """Point `alias` back at the version it pointed to before the current one."""
-        events = self.history(name, alias)
-        if not events or events[-1].from_version_id is None:
-            raise NotFoundError(f"{name!r} {alias} has no earlier version to roll back to")
+    def rollback(
+        self,
+        name: str,
+        actor: str,
+        alias: str = PRODUCTION,
+        reason: str | None = None,
+        *,
+        verify: Callable[[Path], object] | None = None,
+        prepare: Callable[[ModelVersion], object] | None = None,
+    ) -> AliasEvent:
+        """Point `alias` back at the last version it pointed to that is not the current one, per its audit
+        history, through the same checks as any move (see `aliasable`; `verify` and `prepare` as in
+        `set_alias`). Rolling back twice returns to where it started. Audit rows that moved nothing
+        (written before such moves were skipped) are passed over.
+
+        Raises:
+            NoEarlierVersionError: the alias never pointed at another version.
+        """
+        self.check_alias_name(alias)
+        current = self.current(name, alias)
+        current_id = current.id if current is not None else None
+        previous_id = next(
+            (
+                event.from_version_id
+                for event in reversed(self.history(name, alias))
+                if event.from_version_id is not None and event.from_version_id != current_id
+            ),
+            None,
+        )
+        if previous_id is None:
+            where = f" than v{current.version}" if current is not None else ""
+            raise NoEarlierVersionError(f"{name!r} {alias} has no earlier version{where} to roll back to")
         with Session(self.engine) as session:
-            previous = session.get(ModelVersion, events[-1].from_version_id)
-        assert previous is not None
-        return self.set_alias(name, alias, previous.version, actor, reason or "rollback")
+            previous = session.get(ModelVersion, previous_id)
+            assert previous is not None  # versions are never deleted
+            number = previous.version
+        return self.set_alias(name, alias, number, actor, reason or "rollback", verify=verify, prepare=prepare)
 
 
 def _audit(

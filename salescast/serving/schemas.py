@@ -11,9 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from salescast.config import ALIAS_PATTERN
+
 # Text a client sends: anything but NUL, which PostgreSQL cannot store or compare (it would be a 500).
 TEXT = r"^[^\x00]*$"
 TimePeriod = Literal["week", "month", "quarter"]
+ALIAS_DESCRIPTION = (
+    "One of the server's alias names (SALESCAST_MODEL_ALIASES; production, candidate, staging and challenger "
+    "by default); this document lists them"
+)
 RankBy = Literal["units", "revenue"]
 
 
@@ -218,7 +224,7 @@ class SetAlias(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
+    alias: str = Field(pattern=ALIAS_PATTERN, description=ALIAS_DESCRIPTION)
     version: int = Field(ge=1, le=2**31 - 1)
     action: Literal["set"] = "set"
     reason: str | None = Field(default=None, max_length=500, pattern=TEXT)
@@ -229,7 +235,7 @@ class RollbackAlias(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_-]*$")
+    alias: str = Field(pattern=ALIAS_PATTERN, description=ALIAS_DESCRIPTION)
     action: Literal["rollback"]
     reason: str | None = Field(default=None, max_length=500, pattern=TEXT)
 
@@ -245,6 +251,7 @@ class AliasEventOut(BaseModel):
     actor: str
     reason: str | None
     at: str
+    changed: bool = Field(description="false: the alias pointed there already; nothing moved, nothing audited")
 
 
 class Health(BaseModel):

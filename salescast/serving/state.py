@@ -18,7 +18,6 @@ from salescast.data.database import open_database
 from salescast.data.schema import ModelVersion
 from salescast.monitoring.alerts import alert_sink
 from salescast.pipeline import ensure_stored_forecasts
-from salescast.registry.artifacts import artifact_store
 from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore
@@ -56,7 +55,7 @@ class ServingState:
 
 def build_state(settings: Settings, engine: Engine | None = None) -> ServingState:
     engine = engine or open_database(settings.resolved_database_url)
-    registry = ModelRegistry(engine, artifact_store(settings.resolved_artifact_uri, settings))
+    registry = ModelRegistry.from_settings(settings, engine)
 
     def ensure_forecasts(row: ModelVersion) -> None:
         ensure_stored_forecasts(engine, registry, row, settings)

@@ -78,7 +78,6 @@ def retrain(
             log.info("worker.retrain.skipped reason=another worker is training")
             return None
         from salescast.monitoring.alerts import alert_sink
-        from salescast.registry.artifacts import artifact_store
         from salescast.registry.versions import ModelRegistry
 
         if engine is None:
@@ -90,7 +89,7 @@ def retrain(
             from salescast.pipeline import run_pipeline
 
             pipeline = run_pipeline
-        registry = ModelRegistry(engine, artifact_store(settings.resolved_artifact_uri, settings))
+        registry = ModelRegistry.from_settings(settings, engine)
         alerts = alert_sink(settings.alert_url, settings)
         log.info("worker.retrain.started name=%s models=%s", config.name, ",".join(config.models))
         result = pipeline(engine, registry, alerts, config, settings, progress=progress)

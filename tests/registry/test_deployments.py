@@ -15,13 +15,13 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from salescast.data.database import make_engine
 from salescast.data.schema import AliasEvent, Deployment, ModelVersion, PredictionLogEntry
-from salescast.errors import ConfigurationError, ConflictError, NotFoundError
+from salescast.errors import ArtifactIntegrityError, ConfigurationError, ConflictError, NotFoundError
 from salescast.monitoring.alerts import Alert, WebhookAlertSink
 from salescast.monitoring.live_stats import VariantStats
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.deployments import DeploymentService, judge
-from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
-from tests.registry.test_versions import candidate, model_folder
+from salescast.registry.versions import CHALLENGER, PRODUCTION, AliasTarget, ModelRegistry, RejectedVersionError
+from tests.registry.test_versions import candidate, model_folder, truncate_artifact
 
 NAME = "demand"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -375,9 +375,12 @@ def test_only_one_deployment_of_a_model_runs_at_a_time(service: DeploymentServic
     assert len(service.history(NAME)) == 1
 
 
-def test_unservable_candidates_are_refused(service: DeploymentService, registry: ModelRegistry) -> None:
-    with pytest.raises(ConflictError, match="v4 was rejected"):
+def test_unservable_candidates_are_refused(
+    service: DeploymentService, registry: ModelRegistry, recorder: ForecastRecorder
+) -> None:
+    with pytest.raises(RejectedVersionError, match="v4 was rejected"):
         service.start(NAME, 4, "canary", actor="alice")
+    assert recorder.versions == []  # refused before its forecasts were computed
     with pytest.raises(ConflictError, match="v1 is production already"):
         service.start(NAME, 1, "canary", actor="alice")
     with pytest.raises(NotFoundError, match="has no version 9"):
@@ -386,6 +389,32 @@ def test_unservable_candidates_are_refused(service: DeploymentService, registry:
     with pytest.raises(NotFoundError, match="has no production version"):
         service.start(NAME, 2, "canary", actor="alice")
     assert service.history(NAME) == []
+
+
+def test_a_candidate_with_a_corrupt_artifact_is_refused_before_any_work(
+    service: DeploymentService, registry: ModelRegistry, recorder: ForecastRecorder
+) -> None:
+    truncate_artifact(registry.version(NAME, 2))
+
+    with pytest.raises(ArtifactIntegrityError, match="demand v2 cannot be challenger: its artifact is corrupt"):
+        service.start(NAME, 2, "all_at_once", actor="alice")
+
+    assert recorder.versions == [] and service.history(NAME) == []
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+
+
+def test_a_rollout_does_not_complete_onto_an_artifact_corrupted_meanwhile(
+    service: DeploymentService, registry: ModelRegistry
+) -> None:
+    service.start(NAME, 3, "canary", actor="alice")
+    truncate_artifact(registry.version(NAME, 3))
+
+    with pytest.raises(ArtifactIntegrityError, match="demand v3 cannot be production"):
+        service.promote_candidate(NAME, "bob")
+
+    running = service.active(NAME)
+    assert running is not None and running.status == "active"
+    assert registry.aliases(NAME) == {PRODUCTION: 1, CHALLENGER: 3}
 
 
 def test_a_candidate_whose_forecasts_cannot_be_stored_gets_no_traffic(
@@ -554,13 +583,11 @@ def test_ending_a_deployment_and_moving_its_aliases_commit_together(
     seen_by_others: list[str | None] = []
     flip = ModelRegistry.set_alias_in
 
-    def observed_flip(
-        conn: Connection, target: ModelVersion, alias: str, actor: str, reason: str | None = None
-    ) -> AliasEvent:
+    def observed_flip(conn: Connection, target: AliasTarget, actor: str, reason: str | None = None) -> AliasEvent:
         # Another connection sees only what has committed: the deployment must not read ended yet.
         with engine.connect() as other:
             seen_by_others.append(other.scalar(select(Deployment.status).where(Deployment.name == NAME)))
-        return flip(conn, target, alias, actor, reason)
+        return flip(conn, target, actor, reason)
 
     monkeypatch.setattr(ModelRegistry, "set_alias_in", staticmethod(observed_flip))
     done = service.promote_candidate(NAME, "bob")

@@ -6,15 +6,26 @@ import datetime as dt
 import filecmp
 import itertools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from pydantic import ValidationError
+from sqlalchemy import Engine, insert
 
-from salescast.errors import ArtifactIntegrityError, ArtifactNotFoundError, SalescastError
-from salescast.registry.artifacts import ArtifactRef, ArtifactStore
-from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
+from salescast.config import Settings
+from salescast.data.schema import AliasEvent, ModelVersion
+from salescast.errors import ArtifactIntegrityError, ArtifactNotFoundError, ConfigurationError, ConflictError
+from salescast.registry.artifacts import ArtifactRef, ArtifactStore, LocalArtifactStore
+from salescast.registry.versions import (
+    PRODUCTION,
+    Candidate,
+    ModelRegistry,
+    NoEarlierVersionError,
+    RejectedVersionError,
+    UnknownAliasError,
+)
 
 
 def candidate(name: str = "demand", status: str = "registered") -> Candidate:
@@ -146,7 +157,9 @@ def test_a_burst_of_promotions_keeps_an_unbroken_audit_chain(registry: ModelRegi
         thread.join()
 
     events = registry.history("demand", PRODUCTION)
-    assert len(events) == 9
+    # A promotion to the version production is on already moves nothing and is not audited.
+    assert 1 <= len(events) <= 9
+    assert all(event.from_version_id != event.to_version_id for event in events)
     _assert_chained(events)
     assert registry.alias("demand", PRODUCTION).id == events[-1].to_version_id
 
@@ -200,8 +213,144 @@ def test_which_version_served_production_at_a_time_and_rollback(registry: ModelR
     assert [e.actor for e in registry.history("demand", PRODUCTION)] == ["alice", "bob", "carol"]
 
 
-def test_a_rejected_version_cannot_be_promoted(registry: ModelRegistry, tmp_path: Path) -> None:
+def test_a_rejected_version_is_a_conflict_refused_before_any_work(registry: ModelRegistry, tmp_path: Path) -> None:
     rejected = registry.register(candidate(status="rejected"), model_folder(tmp_path, "a"))
+    prepared: list[int] = []
 
-    with pytest.raises(SalescastError, match="was rejected"):
-        registry.set_alias("demand", PRODUCTION, rejected.version, actor="test")
+    for alias in (PRODUCTION, "candidate"):
+        refused = f"v1 was rejected \\(no reason recorded\\); it cannot be {alias}"
+        with pytest.raises(RejectedVersionError, match=refused):
+            registry.set_alias("demand", alias, rejected.version, actor="test", prepare=lambda row: prepared.append(1))
+
+    assert issubclass(RejectedVersionError, ConflictError)
+    assert (RejectedVersionError.http_status, RejectedVersionError.exit_code) == (409, ConflictError.exit_code)
+    assert prepared == [] and registry.aliases("demand") == {} and registry.history("demand") == []
+
+
+# -- every alias move checks the artifact ------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_registry(engine: Engine, tmp_path: Path) -> ModelRegistry:
+    """v1 and v2 on a local folder, where a test can damage an artifact's bytes in place."""
+    registry = ModelRegistry(engine, LocalArtifactStore(tmp_path / "artifacts"))
+    for content in "ab":
+        registry.register(candidate(), model_folder(tmp_path, content))
+    return registry
+
+
+def truncate_artifact(row: ModelVersion) -> None:
+    """Cut the last bytes off a local artifact, as a full disk or an interrupted copy would."""
+    assert row.artifact_uri is not None
+    path = Path(row.artifact_uri.removeprefix("file://"))
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def test_every_alias_move_refuses_a_corrupt_artifact(local_registry: ModelRegistry) -> None:
+    registry = local_registry
+    registry.set_alias("demand", PRODUCTION, 2, actor="test")
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")  # a rollback would return to v2
+    truncate_artifact(registry.version("demand", 2))
+    events = len(registry.history("demand"))
+    moves: dict[str, Callable[[], AliasEvent]] = {
+        "rollback": lambda: registry.rollback("demand", actor="test"),
+        "promote": lambda: registry.promote("demand", 2, actor="test"),
+        "set production": lambda: registry.set_alias("demand", PRODUCTION, 2, actor="test"),
+        "set candidate": lambda: registry.set_alias("demand", "candidate", 2, actor="test"),
+    }
+
+    for move, attempt in moves.items():
+        with pytest.raises(ArtifactIntegrityError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert "demand v2 cannot be" in message and "corrupt or was replaced" in message, move
+        assert "file://" not in message and "sha256" not in message, move  # those go to the log
+
+    assert registry.aliases("demand") == {PRODUCTION: 1}
+    assert len(registry.history("demand")) == events
+
+
+# -- alias names, moves that change nothing, rollback ------------------------------------------------------
+
+
+def test_a_move_to_where_the_alias_points_already_writes_no_audit_row(local_registry: ModelRegistry) -> None:
+    registry = local_registry
+    first = registry.set_alias("demand", PRODUCTION, 1, actor="alice")
+
+    again = registry.promote("demand", 1, actor="bob")
+
+    assert first.id is not None
+    assert again.id is None and again.from_version_id == again.to_version_id == first.to_version_id
+    assert [(e.actor, e.from_version_id) for e in registry.history("demand")] == [("alice", None)]
+
+
+def test_rollback_returns_to_the_previous_different_version(local_registry: ModelRegistry, engine: Engine) -> None:
+    registry = local_registry
+    v1, v2 = registry.version("demand", 1), registry.version("demand", 2)
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")
+    registry.set_alias("demand", PRODUCTION, 2, actor="test")
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")
+    # Rows "from 1 to 1" that earlier releases wrote for such moves: rollback passes over them.
+    with engine.begin() as conn:
+        for _ in range(2):
+            conn.execute(
+                insert(AliasEvent).values(
+                    name="demand",
+                    alias=PRODUCTION,
+                    from_version_id=v1.id,
+                    to_version_id=v1.id,
+                    actor="old release",
+                    at=dt.datetime.now(dt.UTC),
+                )
+            )
+
+    back = registry.rollback("demand", actor="carol")
+    forth = registry.rollback("demand", actor="dave")
+
+    assert (back.from_version_id, back.to_version_id) == (v1.id, v2.id)
+    assert (forth.from_version_id, forth.to_version_id) == (v2.id, v1.id)
+    assert registry.alias("demand", PRODUCTION).version == 1
+
+
+def test_a_rollback_with_nothing_to_return_to_is_a_conflict(local_registry: ModelRegistry) -> None:
+    registry = local_registry
+    with pytest.raises(NoEarlierVersionError, match="'demand' production has no earlier version to roll back to"):
+        registry.rollback("demand", actor="test")
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")
+    registry.set_alias("demand", PRODUCTION, 1, actor="test")
+
+    with pytest.raises(NoEarlierVersionError, match="no earlier version than v1 to roll back to"):
+        registry.rollback("demand", actor="test")
+
+    assert issubclass(NoEarlierVersionError, ConflictError) and NoEarlierVersionError.http_status == 409
+    assert len(registry.history("demand")) == 1
+
+
+def test_only_configured_alias_names_can_be_moved(engine: Engine, tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    registry = ModelRegistry(engine, store, aliases=["qa"])
+    registry.register(candidate(), model_folder(tmp_path, "a"))
+
+    for alias in ("a", "uw", "s03y_eq", "staging"):
+        with pytest.raises(UnknownAliasError, match=f"unknown alias '{alias}': use one of challenger, production, qa"):
+            registry.set_alias("demand", alias, 1, actor="fuzzer")
+    with pytest.raises(UnknownAliasError, match="alias '7' is a number"):
+        registry.set_alias("demand", "7", 1, actor="test")
+    with pytest.raises(UnknownAliasError):
+        registry.rollback("demand", actor="test", alias="a")
+    for alias in ("qa", PRODUCTION, "challenger"):
+        registry.set_alias("demand", alias, 1, actor="test")
+
+    assert registry.aliases("demand") == {"qa": 1, PRODUCTION: 1, "challenger": 1}
+    assert UnknownAliasError.http_status == 422 and UnknownAliasError.exit_code == ConfigurationError.exit_code
+    default = ModelRegistry(engine, store)
+    assert default.alias_names == {"production", "candidate", "staging", "challenger"}
+
+
+def test_alias_names_are_settings_checked_when_they_load() -> None:
+    assert Settings(_env_file=None, model_aliases=" qa , staging,qa,").alias_names == ("qa", "staging")
+    assert Settings(_env_file=None).alias_names == ("production", "candidate", "staging")
+    for bad in ("production,7", "Prod", "a b", "-x"):
+        with pytest.raises(ValidationError, match="alias names are lower-case words"):
+            Settings(_env_file=None, model_aliases=bad)

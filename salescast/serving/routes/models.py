@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from salescast.config import Settings
 from salescast.data.schema import AliasEvent, ModelVersion
-from salescast.errors import NotFoundError
+from salescast.errors import ArtifactIntegrityError, NotFoundError
 from salescast.models.ensemble import EnsembleModel
-from salescast.registry.versions import PRODUCTION, ModelRegistry
+from salescast.registry.versions import PRODUCTION, ModelRegistry, accepted_aliases
 from salescast.serving.encoding import json_response
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
@@ -74,6 +75,8 @@ def _event(registry: ModelRegistry, event: AliasEvent) -> dict[str, Any]:
         "actor": event.actor,
         "reason": event.reason,
         "at": event.at.isoformat(),
+        # A move to where the alias points already is answered, not audited.
+        "changed": event.id is not None,
     }
 
 
@@ -92,28 +95,47 @@ async def versions(request: Request, name: ModelName, caller: Caller = Depends(r
 @router.post(
     "/{name}/aliases",
     response_model=AliasEventOut,
-    responses={404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    responses={
+        404: PROBLEM_SCHEMA,
+        409: PROBLEM_SCHEMA,
+        422: PROBLEM_SCHEMA,
+        ArtifactIntegrityError.http_status: PROBLEM_SCHEMA,
+    },
 )
 async def change_alias(
     request: Request, name: ModelName, change: AliasChange, caller: Caller = Depends(admin_access)
 ) -> Response:
-    """Point an alias at a version (production is verified first: its artifact must load) or roll it back.
-    The change is audited and this server switches at once; other replicas within deployment_check_seconds."""
+    """Point an alias at a version, or roll it back to the last different version it pointed to. The version's
+    artifact must match its checksum (production: and load); a rejected version, or a rollback with nothing
+    to return to, is a 409. A change is audited and this server switches at once, other replicas within
+    deployment_check_seconds; a move to where the alias points already answers `changed: false` and is not
+    audited."""
     state = serving_state(request)
     actor = f"api:{caller.prefix or caller.name}"
 
     def apply() -> dict[str, Any]:
         registry = state.registry
+        # Production must load before it serves; every move checks the alias name, the version's status
+        # and its artifact's checksum first, before any work (see ModelRegistry.aliasable). Forecasts are
+        # stored before the flip: the alias must never point at a version that has nothing to serve.
+        verify = EnsembleModel.load if change.alias == PRODUCTION else None
         if isinstance(change, RollbackAlias):
-            event = registry.rollback(name, actor, alias=change.alias, reason=change.reason)
+            event = registry.rollback(
+                name, actor, alias=change.alias, reason=change.reason, verify=verify, prepare=state.ensure_forecasts
+            )
         else:
-            # Forecasts first: the alias must never point at a version that has nothing to serve.
-            state.ensure_forecasts(registry.version(name, change.version))
-            if change.alias == PRODUCTION:
-                event = registry.promote(name, change.version, actor, change.reason, verify=EnsembleModel.load)
-            else:
-                event = registry.set_alias(name, change.alias, change.version, actor, change.reason)
+            event = registry.set_alias(
+                name, change.alias, change.version, actor, change.reason, verify=verify, prepare=state.ensure_forecasts
+            )
         state.plans.refresh()
         return _event(registry, event)
 
     return json_response(await run_in_threadpool(apply))
+
+
+def document_aliases(document: dict[str, Any], settings: Settings) -> None:
+    """Name in an OpenAPI document made from the routes (in place) the alias names the registry accepts:
+    the settings choose them, so the request models, made at import, can only give their pattern."""
+    names = sorted(accepted_aliases(settings.alias_names))
+    for model in ("SetAlias", "RollbackAlias"):
+        document["components"]["schemas"][model]["properties"]["alias"]["enum"] = names
