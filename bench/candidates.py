@@ -58,6 +58,11 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("robust", ("lgbm", "theta", "snaive")),
     ("mean", ("lgbm", "lgbm_tweedie", "theta", "savg")),
     ("robust", ("lgbm", "lgbm_tweedie", "theta", "savg")),
+    ("single", ("mstl",)),
+    ("single", ("lgbm_2season",)),
+    ("robust", ("lgbm", "lgbm_2season", "theta", "savg")),
+    ("robust", ("lgbm", "lgbm_tweedie", "mstl", "savg")),
+    ("robust", ("lgbm", "lgbm_tweedie", "theta", "mstl", "savg")),
     ("robust", ("lgbm", "theta", "savg", "ets")),
     ("robust", ("lgbm", "lgbm_tweedie", "theta", "savg", "ets")),
 )

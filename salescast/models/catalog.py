@@ -18,10 +18,12 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "savg": ("salescast.models.statistical", "SeasonalAverageModel", {}),
     "lgbm": ("salescast.models.gbm", "LightGBMModel", {}),
     "lgbm_tweedie": ("salescast.models.gbm", "LightGBMModel", {"objective": "tweedie", "scaler": "mean"}),
+    "lgbm_2season": ("salescast.models.gbm", "LightGBMModel", {"season_lags": 2}),
     "xgb": ("salescast.models.gbm", "XGBoostModel", {}),
     "ets": ("salescast.models.statistical", "StatisticalModel", {"method": "ets"}),
     "theta": ("salescast.models.statistical", "StatisticalModel", {"method": "theta"}),
     "arima": ("salescast.models.statistical", "StatisticalModel", {"method": "arima"}),
+    "mstl": ("salescast.models.statistical", "StatisticalModel", {"method": "mstl"}),
     "prophet": ("salescast.models.prophet_model", "ProphetModel", {}),
 }
 _FAMILY_OF_CLASS = {
@@ -40,7 +42,19 @@ def _load(name: str) -> type[Forecaster]:
     return loaded
 
 
-MODEL_NAMES = ("snaive", "savg", "lgbm", "lgbm_tweedie", "xgb", "ets", "theta", "arima", "prophet")
+MODEL_NAMES = (
+    "snaive",
+    "savg",
+    "lgbm",
+    "lgbm_tweedie",
+    "lgbm_2season",
+    "xgb",
+    "ets",
+    "theta",
+    "arima",
+    "mstl",
+    "prophet",
+)
 
 
 def model_factory(name: str, **overrides: Any) -> Callable[[], Forecaster]:
@@ -63,7 +77,7 @@ def model_class(family: str) -> type[Forecaster]:
 
 
 # Families that take the holiday calendar's country.
-_USES_COUNTRY = frozenset({"lgbm", "lgbm_tweedie", "xgb", "prophet"})
+_USES_COUNTRY = frozenset({"lgbm", "lgbm_tweedie", "lgbm_2season", "xgb", "prophet"})
 
 
 def family_params(names: list[str], country: str) -> dict[str, dict[str, Any]]:

@@ -53,14 +53,16 @@ NON_NEGATIVE_OBJECTIVES = frozenset({"tweedie", "poisson", "reg:tweedie", "count
 FEW_SERIES = 100
 
 
-def lags_for(freq: str, history: int) -> list[int]:
-    """Lags of a week, two, four and a year (daily), scaled to weekly and monthly data, that history allows."""
+def lags_for(freq: str, history: int, seasons: int = 1) -> list[int]:
+    """Lags of a week, two, four and a year (daily), scaled to weekly and monthly data, plus the same
+    period `seasons` years back, that history allows."""
     if freq == "D":
-        candidates = [1, 7, 14, 28, 364]
+        candidates, year = [1, 7, 14, 28, 364], 364
     elif freq.startswith("W"):
-        candidates = [1, 2, 4, 52]
+        candidates, year = [1, 2, 4, 52], 52
     else:
-        candidates = [1, 2, 3, 12]
+        candidates, year = [1, 2, 3, 12], 12
+    candidates += [year * k for k in range(2, seasons + 1)]
     return [lag for lag in candidates if lag < history]
 
 
@@ -258,7 +260,7 @@ class GradientBoostedModel(Forecaster):
             }
         )
         history = int(frame.lengths().median())
-        lags = lags_for(frame.freq, history)
+        lags = lags_for(frame.freq, history, int(self.params.get("season_lags", 1)))
         rolling = rolling_for(frame.freq)
         # Rows of history the features of one row read: the longest lag, or a rolling window after its lag.
         self._lookback = max([*lags, *(lag + t.window_size for lag, ts in rolling.items() for t in ts)])

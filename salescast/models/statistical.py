@@ -15,6 +15,7 @@ from statsforecast import StatsForecast
 from statsforecast.models import (
     ADIDA,
     IMAPA,
+    MSTL,
     AutoARIMA,
     AutoETS,
     AutoTheta,
@@ -242,6 +243,10 @@ class StatisticalModel(_StatsForecastFamily):
                 return AutoTheta(season_length=season, alias="continuous")
             if method == "arima":
                 return AutoARIMA(season_length=season, alias="continuous")
+            if method == "mstl":
+                # A long season decomposed by STL, its trend carried by a non-seasonal ETS: suits weekly
+                # data's 52-week year, which AutoETS cannot take as a season.
+                return MSTL(season_length=season, trend_forecaster=AutoETS(model="ZZN"), alias="continuous")
             return AutoETS(season_length=season, alias="continuous")
         if pattern == "intermittent":
             return CrostonOptimized(alias="intermittent", prediction_intervals=conformal)

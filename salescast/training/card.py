@@ -20,6 +20,8 @@ CARD_METRICS = ("mase", "wape", "bias", "coverage")
 POINT_FORECAST = {
     "lgbm": "median (L1 loss)",
     "lgbm_tweedie": "mean (Tweedie loss)",
+    "lgbm_2season": "median (L1 loss)",
+    "mstl": "mean",
     "xgb": "mean (Tweedie loss)",
     "ets": "mean",
     "theta": "mean",

@@ -106,3 +106,12 @@ def test_the_booster_predicts_from_feature_frames_as_it_was_trained(small_frame:
     assert isinstance(booster, BoosterRegressor)
     direct = booster.booster.predict(_float32_matrix(table, booster.features))
     np.testing.assert_allclose(booster.predict(table[booster.features]), direct)
+
+
+def test_two_season_lags_add_the_same_period_two_years_back_where_history_allows() -> None:
+    from salescast.models.gbm import lags_for
+
+    assert lags_for("W-SUN", 200, seasons=2) == [1, 2, 4, 52, 104]
+    assert lags_for("W-SUN", 100, seasons=2) == [1, 2, 4, 52]  # two years back is beyond the history
+    assert lags_for("D", 1096, seasons=2) == [1, 7, 14, 28, 364, 728]
+    assert lags_for("MS", 60) == [1, 2, 3, 12]
