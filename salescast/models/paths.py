@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salescast.features.frame import ID, SeriesFrame
-from salescast.models.base import Forecaster, seasonal_period
+from salescast.models.base import Forecaster, empty_forecast, seasonal_period
 from salescast.models.cold_start import cold_start_forecast, recent_levels
 
 FULL, SHORT, COLD = "full", "short", "cold"
@@ -66,7 +66,7 @@ def forecast_by_path(
     series get the cold start from that forecast's profiles. Rows carry `method` (model or cold_start)."""
     established, new = split_by_history(history, min_history)
     if established.data.empty:
-        forecast = pd.DataFrame(columns=[ID, "ds", "p10", "p50", "p90"])
+        forecast = empty_forecast()
         level = pd.Series(dtype=float)
     else:
         forecast = model.fit(established).predict(h, future_exog=future_exog)
