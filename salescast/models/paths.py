@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salescast.features.frame import ID, SeriesFrame
+from salescast.features.frame import SeriesFrame
 from salescast.models.base import Forecaster, empty_forecast, seasonal_period
 from salescast.models.cold_start import cold_start_forecast, recent_levels
 
