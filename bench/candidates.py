@@ -4,11 +4,12 @@
     .venv/bin/python bench/candidates.py --datasets messy,m5w    # some of them
     .venv/bin/python bench/candidates.py --save bench/out/candidates.txt
 
-Each data set is backtested once with every family (`BacktestSpec(horizon, windows=3)`: two windows
-calibrate, the last is the hold-out); each candidate pipeline is then scored on that one backtest with
-`salescast.training.train.score_backtest`, exactly as `train` would weight and band it: robust learned
-weights (`robust`) or the plain mean (`mean`), conformal p10-p90 from the calibration windows. A
-candidate's time is the backtest time of its families (3 windows), the same for every data set.
+Each data set is backtested once with every family (`BacktestSpec(horizon, windows=3)`, the windows
+laid out as `train` lays them by default, the first a year before the hold-out where the history
+allows: two windows calibrate, the last is the hold-out); each candidate pipeline is then scored on
+that one backtest with `salescast.training.train.score_backtest`, exactly as `train` would weight and
+band it: robust learned weights (`robust`) or the plain mean (`mean`), conformal p10-p90 from the
+calibration windows. A candidate's time is the backtest time of its families (3 windows).
 
 The reference of the target is `mean(snaive,theta,lgbm)`: the plain mean of SeasonalNaive, AutoTheta
 and an untuned global LightGBM, computed in the same run. Every series is scored along its path
@@ -38,7 +39,7 @@ from bench.accuracy import DataSet, build_au, build_m5, build_superstore, build_
 from bench.common import SHARED_DATA
 from salescast.features.frame import ID, SeriesFrame, prepare
 from salescast.models.catalog import family_params, model_factory
-from salescast.training.backtest import BacktestSpec, run_backtest
+from salescast.training.backtest import BacktestSpec, run_backtest, seasonal_step
 from salescast.training.train import ENSEMBLE, score_backtest
 
 DATASETS = ("synthetic", "m5", "m5w", "superstore", "au", "messy")
@@ -127,7 +128,8 @@ def score(data: DataSet, skipped: set[str]) -> pd.DataFrame:
     families = families_for(data.frame, skipped)
     params = family_params(families, "US")
     factories = {name: model_factory(name, **params.get(name, {})) for name in families}
-    backtest = run_backtest(data.frame, factories, BacktestSpec(horizon=data.horizon, windows=3))
+    step = seasonal_step(data.frame, data.horizon, 3)  # as train lays the windows out by default
+    backtest = run_backtest(data.frame, factories, BacktestSpec(horizon=data.horizon, windows=3, step=step))
     rows = []
     for weighting, members in CANDIDATES:
         if not set(members) <= set(families):

@@ -87,7 +87,7 @@ def child_generate(task: dict[str, Any]) -> None:
 
 
 def child_train(task: dict[str, Any]) -> None:
-    from salescast.training.backtest import BacktestSpec
+    from salescast.training.backtest import BacktestSpec, seasonal_step
     from salescast.training.train import train
 
     warm_up(list(task["models"]))
@@ -99,7 +99,7 @@ def child_train(task: dict[str, Any]) -> None:
     _, report = train(
         frame,
         list(task["models"]),
-        BacktestSpec(horizon=HORIZON, windows=WINDOWS),
+        BacktestSpec(horizon=HORIZON, windows=WINDOWS, step=seasonal_step(frame, HORIZON, WINDOWS)),
         fixed_weights=task.get("fixed_weights"),
         progress=progress_printer(task["label"]),
     )

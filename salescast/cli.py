@@ -302,6 +302,14 @@ EngineOption = Annotated[
     str | None, typer.Option("--engine", help="Compute engine: local:// (default), dask://host:port or dask://local")
 ]
 
+StepOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Periods between window origins (default: a year over windows - 1, so that the first window is "
+        "the hold-out's season a year earlier, when the history reaches back that far; else the horizon)"
+    ),
+]
+
 METRIC_COLUMNS = ("mase", "wape", "rmse", "mae", "r2", "mape", "smape", "bias", "coverage")
 # WAPE, MAPE, sMAPE, bias and coverage are in percent.
 
@@ -317,6 +325,7 @@ def train(
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods to forecast (and to hold out)")] = 28,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows; all but the last calibrate")] = 3,
+    step: StepOption = None,
     weights: Annotated[
         str | None,
         typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
@@ -335,7 +344,7 @@ def train(
     """Backtest the chosen model families against SeasonalNaive, learn the ensemble, refit on all history."""
     from salescast.features.frame import load_series
     from salescast.models.catalog import family_params, parse_models, resolve_models
-    from salescast.training.backtest import BacktestSpec
+    from salescast.training.backtest import BacktestSpec, seasonal_step
     from salescast.training.engine import compute_engine, train_on
     from salescast.training.hierarchy import METHODS
 
@@ -356,7 +365,7 @@ def train(
             compute,
             frame,
             names,
-            BacktestSpec(horizon=horizon, windows=windows),
+            BacktestSpec(horizon=horizon, windows=windows, step=step or seasonal_step(frame, horizon, windows)),
             weight_method=method,  # type: ignore[arg-type]
             fixed_weights=fixed,
             model_params=params,
@@ -379,7 +388,7 @@ def backtest(
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Periods per window")] = 30,
     windows: Annotated[int, typer.Option(min=1, help="Rolling-origin windows; all but the last calibrate")] = 3,
-    step: Annotated[int | None, typer.Option(help="Periods between window origins (default: horizon)")] = None,
+    step: StepOption = None,
     weights: Annotated[
         str | None,
         typer.Option(help="Ensemble weights: scaled_error (default), inverse_error, nnls, or fixed NAME=W,..."),
@@ -393,7 +402,7 @@ def backtest(
     and SeasonalNaive: metrics per window, and the hold-out per path (full, short, cold)."""
     from salescast.features.frame import load_series
     from salescast.models.catalog import family_params, parse_models, resolve_models
-    from salescast.training.backtest import BacktestSpec
+    from salescast.training.backtest import BacktestSpec, seasonal_step
     from salescast.training.train import evaluate_models
 
     settings = get_settings()
@@ -403,7 +412,7 @@ def backtest(
     names = resolve_models(names, frame.freq, settings.point_forecast)
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
-    spec = BacktestSpec(horizon=horizon, windows=windows, step=step)
+    spec = BacktestSpec(horizon=horizon, windows=windows, step=step or seasonal_step(frame, horizon, windows))
     with console.status("backtesting") as status:
         report = evaluate_models(
             frame,

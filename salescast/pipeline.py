@@ -34,7 +34,7 @@ from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, Weig
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.serving.rankings import store_rankings
-from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest
+from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest, seasonal_step
 from salescast.training.card import model_card
 from salescast.training.engine import compute_engine, train_on
 from salescast.training.gate import GateConfig, GateVerdict, evaluate_gate
@@ -50,6 +50,7 @@ class PipelineConfig:
     models: list[str] = field(default_factory=lambda: DEFAULT_MODELS.split(","))
     horizon: int = 28
     windows: int = 3
+    step: int | None = None  # None: seasonal_step (the first window a year before the hold-out)
     weight_method: WeightMethod = DEFAULT_WEIGHT_METHOD
     fixed_weights: dict[str, float] | None = None
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -173,7 +174,8 @@ def run_pipeline(
     models = resolve_models(config.models, frame.freq, settings.point_forecast)
     defaults = family_params(models, settings.holiday_country)
     params = {name: {**defaults.get(name, {}), **config.model_params.get(name, {})} for name in models}
-    spec = BacktestSpec(horizon=config.horizon, windows=config.windows)
+    step = config.step or seasonal_step(frame, config.horizon, config.windows)
+    spec = BacktestSpec(horizon=config.horizon, windows=config.windows, step=step)
     with timed("train"), compute_engine(config.compute_url or settings.compute_url) as compute:
         model, report = train_on(
             compute,

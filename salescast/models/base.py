@@ -48,6 +48,13 @@ def seasonal_period(freq: str) -> int:
     return 1
 
 
+def yearly_period(freq: str) -> int:
+    """A year in periods, aligned on the weekday for daily data (52 weeks)."""
+    if freq == "D":
+        return 364
+    return seasonal_period(freq)
+
+
 def future_dates(frame: SeriesFrame, h: int) -> pd.DataFrame:
     """The next `h` periods of every series (unique_id, ds)."""
     last = frame.data.groupby(ID, sort=False)[DS].max()

@@ -26,7 +26,7 @@ from statsforecast.models import (
 from statsforecast.utils import ConformalIntervals
 
 from salescast.features.frame import DS, ID, SeriesFrame, Y
-from salescast.models.base import LEVEL, Forecaster, empty_forecast, future_dates, seasonal_period
+from salescast.models.base import LEVEL, Forecaster, empty_forecast, future_dates, seasonal_period, yearly_period
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -253,13 +253,6 @@ class StatisticalModel(_StatsForecastFamily):
         if pattern == "lumpy":
             return IMAPA(alias="lumpy", prediction_intervals=conformal)
         return ADIDA(alias=pattern, prediction_intervals=conformal)
-
-
-def yearly_period(freq: str) -> int:
-    """A year in periods, aligned on the weekday for daily data (52 weeks)."""
-    if freq == "D":
-        return 364
-    return seasonal_period(freq)
 
 
 def level_window(freq: str) -> int:

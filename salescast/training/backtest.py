@@ -17,7 +17,7 @@ import pandas as pd
 
 from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
-from salescast.models.base import Forecaster
+from salescast.models.base import Forecaster, yearly_period
 from salescast.models.paths import default_min_history, forecast_by_path, series_paths
 
 ModelFactory = Callable[[], Forecaster]
@@ -57,6 +57,25 @@ class BacktestResult:
         windows = sorted(self.results["window"].unique())
         part: pd.DataFrame = self.results[self.results["window"] == windows[index]]
         return part
+
+
+def seasonal_step(frame: SeriesFrame, horizon: int, windows: int) -> int:
+    """Periods between window origins that put the first window one year before the hold-out (a year
+    over `windows - 1`: 26 weeks, 182 days or 6 months with 3 windows), when the longest series reaches
+    back that far (a year, the horizon and the periods a series needs to be trained on); else the
+    horizon (windows back to back).
+
+    Conformal bands calibrated on the weeks just before the hold-out know nothing of the season the
+    hold-out falls in (a holiday peak, a summer low) and under-cover it: on three weekly retail sets
+    their p10-p90 coverage rose from 65-69 % to 75-77 % with the first window a year back
+    (bench/candidates.py, docs/benchmarks)."""
+    if windows < 2 or frame.data.empty:
+        return horizon
+    year = yearly_period(frame.freq)
+    needed = year + horizon + default_min_history(frame.freq)
+    if int(frame.lengths().max()) < needed:
+        return horizon
+    return max(1, round(year / (windows - 1)))
 
 
 def cutoffs(frame: SeriesFrame, spec: BacktestSpec) -> list[pd.Series]:

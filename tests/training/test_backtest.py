@@ -166,3 +166,22 @@ def test_a_one_point_series_and_a_short_one_are_forecast_in_every_window() -> No
     long_level = long.loc[long[DS] <= days[-8], Y].tail(28).mean()
     profile = last.loc[last[ID] == "s/long", "snaive"].to_numpy() / long_level
     assert last.loc[last[ID] == "s/one", "snaive"].to_numpy() == pytest.approx(4.0 * profile)
+
+
+def test_the_default_step_puts_the_first_window_a_year_before_the_hold_out_when_history_allows() -> None:
+    from salescast.training.backtest import seasonal_step
+
+    def weekly(weeks: int) -> SeriesFrame:
+        dates = pd.date_range("2024-01-07", periods=weeks, freq="W-SUN")
+        return SeriesFrame(pd.DataFrame({ID: "s/a", DS: dates, Y: 1.0}), "W-SUN")
+
+    assert seasonal_step(weekly(160), 13, 3) == 26
+    assert seasonal_step(weekly(160), 13, 2) == 52
+    assert seasonal_step(weekly(70), 13, 3) == 13  # a year, the horizon and 13 weeks do not fit: back to back
+    assert seasonal_step(weekly(160), 13, 1) == 13
+    days = pd.date_range("2023-01-01", periods=1096, freq="D")
+    daily = SeriesFrame(pd.DataFrame({ID: "s/a", DS: days, Y: 1.0}), "D")
+    assert seasonal_step(daily, 28, 3) == 182
+    spec = BacktestSpec(horizon=28, windows=3, step=seasonal_step(daily, 28, 3))
+    first, _, last = cutoffs(daily, spec)
+    assert (last.iloc[0] - first.iloc[0]).days == 364  # the same weekdays of the season a year earlier
