@@ -65,7 +65,6 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("robust", ("lgbm", "lgbm_tweedie", "mstl", "savg")),
     ("robust", ("lgbm", "lgbm_tweedie", "theta", "mstl", "savg")),
     ("robust", ("lgbm", "theta", "savg", "ets")),
-    ("robust", ("lgbm", "lgbm_tweedie", "theta", "savg", "ets")),
 )
 
 
@@ -157,17 +156,52 @@ def score(data: DataSet, skipped: set[str]) -> pd.DataFrame:
     return table.assign(vs_reference=table["mase"] / reference - 1, vs_snaive=table["mase"] / snaive - 1)
 
 
+def markdown(titles: list[str], tables: list[pd.DataFrame], summary: pd.DataFrame, started: dt.datetime) -> str:
+    """The tables as Markdown, with the command and the date that produced them."""
+    lines = [
+        f"Produced by `{' '.join(['.venv/bin/python', *sys.argv])}`, started {started:%Y-%m-%d %H:%M} UTC "
+        "(2 cores shared with other work: times are indicative).",
+        "",
+    ]
+    header = (
+        "| pipeline | MASE | vs reference | vs SeasonalNaive | WAPE | bias | p10-p90 coverage | s (3 windows) "
+        "| weights |"
+    )
+    for title, table in zip(titles, tables, strict=True):
+        lines += [f"### {title}", "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            f"| {r.pipeline} | {r.mase:.3f} | {r.vs_reference:+.1%} | {r.vs_snaive:+.1%} | {r.wape:.1f} % | "
+            f"{r.bias:+.1f} % | {r.coverage:.1f} % | {r.seconds:.1f} | {r.weights} |"
+            for r in table.itertuples()
+        ]
+        lines.append("")
+    lines += [
+        "### Across data sets (negative = better)",
+        "",
+        "| pipeline | mean vs reference | worst vs reference | worst vs SeasonalNaive | mean coverage |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {pipeline} | {v['mean_vs_reference']:+.1%} | {v['worst_vs_reference']:+.1%} | "
+        f"{v['worst_vs_snaive']:+.1%} | {v['mean_coverage']:.1f} % |"
+        for pipeline, v in summary.iterrows()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     parser.add_argument("--synthetic-series", type=int, default=200)
-    parser.add_argument("--save", type=Path)
+    parser.add_argument("--save", type=Path, help="also write the printed tables to this text file")
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown (for docs/benchmarks)")
     parser.add_argument("--skip-families", default="", help="families to leave out, with every candidate using them")
     args = parser.parse_args()
     console = Console(record=True, width=200)
     started = dt.datetime.now(dt.UTC)
     tables = []
+    titles: list[str] = []
     for name in args.datasets.split(","):
         data = build(name.strip(), args)
         if data is None:
@@ -176,7 +210,8 @@ def main() -> None:
         table = score(data, {name.strip() for name in args.skip_families.split(",") if name.strip()})
         tables.append(table)
         points = int(table["points"].iloc[0])
-        out = Table(title=f"{data.name}: {data.description}; hold-out {data.horizon} {data.unit}, {points:,} points")
+        titles.append(f"{data.name}: {data.description}; hold-out {data.horizon} {data.unit}, {points:,} points")
+        out = Table(title=titles[-1])
         for column in (
             "pipeline",
             "MASE",
@@ -224,6 +259,9 @@ def main() -> None:
             )
         console.print(out)
     console.print(f"started {started:%Y-%m-%d %H:%M} UTC, command: {' '.join(sys.argv)}")
+    if args.markdown and tables:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown(titles, tables, summary, started))
     if args.save:
         args.save.parent.mkdir(parents=True, exist_ok=True)
         args.save.write_text(console.export_text())

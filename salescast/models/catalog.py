@@ -91,13 +91,14 @@ AUTO = "auto"
 
 def default_families(freq: str) -> list[str]:
     """The default pipeline of a frequency, chosen on the accuracy and speed tables of bench/candidates.py
-    and bench/speed.py (docs: benchmarks): daily data, whose series are long and many, gets the global
-    LightGBM and the seasonal average, blended with robust weights (AutoTheta took 30 times LightGBM's time
-    per series there and the weights dropped it); weekly and monthly data add AutoTheta and the Tweedie
-    LightGBM, whose blend beat every family alone on the weekly and monthly sets."""
+    and bench/speed.py (docs/benchmarks/forecasting.md): daily data, whose series are long and many, gets
+    the global LightGBM and the seasonal average (AutoTheta took 4-8 times LightGBM's time per series
+    there, and the weights dropped it); weekly and monthly data get LightGBM and AutoTheta, whose robust
+    blend beat every other candidate on three of the four weekly and monthly sets. Every blend is
+    weighted by `ensemble.robust_weights`."""
     if freq == "D":
         return ["lgbm", "savg"]
-    return ["lgbm", "lgbm_tweedie", "theta", "savg"]
+    return ["lgbm", "theta"]
 
 
 def resolve_models(names: list[str], freq: str, point: str = "median") -> list[str]:

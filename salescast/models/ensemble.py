@@ -100,17 +100,19 @@ def robust_weights(
         rows = held & usable
         y = calibration[Y].to_numpy(dtype=float)[rows]
         for i, pull in enumerate(SHRINKAGE):
-            blend = combine(calibration[rows], _shrunk(learned, equal, pull))
+            blend = combine(calibration[rows], shrunk(learned, pull))
             losses[i] += float(np.mean(np.abs(blend - y) / scale[rows]))
     best = int(np.argmin(losses))
     pull = SHRINKAGE[best]
-    weights = _shrunk(learn_weights(calibration, models, method), equal, pull)
+    weights = shrunk(learn_weights(calibration, models, method), pull)
     rule = f"{method} on {len(windows)} calibration windows, pulled {pull:.0%} toward equal (left-out-window check)"
     return RobustWeights(weights, pull, rule)
 
 
-def _shrunk(learned: dict[str, float], equal: dict[str, float], pull: float) -> dict[str, float]:
-    return {name: (1 - pull) * learned[name] + pull * equal[name] for name in equal}
+def shrunk(learned: dict[str, float], pull: float) -> dict[str, float]:
+    """`learned` weights pulled toward equal ones by `pull` (0: as learned, 1: equal)."""
+    equal = equal_weights(list(learned))
+    return {name: (1 - pull) * learned[name] + pull * equal[name] for name in learned}
 
 
 def _row_scales(results: pd.DataFrame) -> np.ndarray:

@@ -30,7 +30,9 @@ from salescast.models.ensemble import (
     RobustWeights,
     WeightMethod,
     combine,
+    learn_weights,
     robust_weights,
+    shrunk,
 )
 from salescast.models.paths import FULL, default_min_history, path_counts, series_paths
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
@@ -90,23 +92,20 @@ def _with_intervals(results: pd.DataFrame, model: str, intervals: ConformalInter
 
 
 def _cross_fitted(
-    results: pd.DataFrame,
-    calibration: pd.DataFrame,
-    members: list[str],
-    weights: dict[str, float],
-    method: WeightMethod,
+    results: pd.DataFrame, calibration: pd.DataFrame, members: list[str], chosen: RobustWeights, method: WeightMethod
 ) -> np.ndarray:
-    """The ensemble's backtest forecast: `weights` (from all calibration windows) on the hold-out, and on
-    each calibration window the weights the other calibration windows give, so that the ensemble's
-    calibration residuals, and so its conformal intervals, are out of sample as every family's are.
+    """The ensemble's backtest forecast: the chosen weights (from all calibration windows) on the
+    hold-out, and on each calibration window the weights learned on the other calibration windows,
+    pulled toward equal as far as the chosen ones were, so that the ensemble's calibration residuals,
+    and so its conformal intervals, are out of sample as every family's are, and of the same blend.
     (Weights chosen on the very residuals they are scored by look better than they are, and the
     intervals would come out too narrow.) With one calibration window there is nothing to cross-fit."""
-    forecast = combine(results, weights)
+    forecast = combine(results, chosen.weights)
     windows = sorted(calibration["window"].unique())
     if len(windows) < 2:
         return forecast
     for window in windows:
-        others = robust_weights(calibration[calibration["window"] != window], members, method).weights
+        others = shrunk(learn_weights(calibration[calibration["window"] != window], members, method), chosen.shrinkage)
         rows = (results["window"] == window).to_numpy()
         forecast[rows] = combine(results[rows], others)
     return forecast
@@ -178,7 +177,7 @@ def score_backtest(
     )
     learned = fixed_weights is None and len(members) > 1
     ensemble_forecast = (
-        _cross_fitted(results, calibration, members, chosen.weights, weight_method)
+        _cross_fitted(results, calibration, members, chosen, weight_method)
         if learned
         else combine(results, chosen.weights)
     )

@@ -83,6 +83,7 @@ def test_the_ensembles_calibration_residuals_are_cross_fitted_between_windows() 
     import numpy as np
     import pandas as pd
 
+    from salescast.models.ensemble import RobustWeights
     from salescast.training.train import _cross_fitted
 
     # `p` is exact on window 0 and off by 5 on window 1; `q` the reverse. Window 2 is the hold-out.
@@ -99,14 +100,17 @@ def test_the_ensembles_calibration_residuals_are_cross_fitted_between_windows() 
     )
     calibration = results[results["window"] < 2]
 
-    forecast = _cross_fitted(results, calibration, ["p", "q"], {"p": 0.5, "q": 0.5}, "scaled_error")
+    chosen = RobustWeights({"p": 0.5, "q": 0.5}, 0.0, "as learned")
+    forecast = _cross_fitted(results, calibration, ["p", "q"], chosen, "scaled_error")
 
-    # Each calibration window is blended by weights that never saw it: those of the one other window,
-    # which by the single-window rule are equal (learned on window 1 alone they would be all on q and
-    # give window 0 a forecast of 15, as overfit as the windows disagree).
-    np.testing.assert_allclose(forecast[window == 0], 12.5)
-    np.testing.assert_allclose(forecast[window == 1], 12.5)
+    # Window 0 gets the weights window 1 learned (all on q), window 1 those of window 0 (all on p): each
+    # calibration window is blended by weights that never saw it.
+    np.testing.assert_allclose(forecast[window == 0], 15.0)
+    np.testing.assert_allclose(forecast[window == 1], 15.0)
     np.testing.assert_allclose(forecast[window == 2], 10.0)  # the hold-out: the weights given
+    # Pulled halfway toward equal, as the chosen weights were: 0.75 on the wrong family.
+    halfway = _cross_fitted(results, calibration, ["p", "q"], RobustWeights(chosen.weights, 0.5, ""), "scaled_error")
+    np.testing.assert_allclose(halfway[window == 0], 13.75)
 
 
 def test_the_mean_forecast_totals_a_period_without_the_medians_shortfall() -> None:
