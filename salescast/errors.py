@@ -49,6 +49,14 @@ class ArtifactIntegrityError(SalescastError):
     http_status = 500
 
 
+class ModelUnavailableError(SalescastError):
+    """A model version cannot serve: its artifact is missing or fails its check. The message names the
+    version only; the artifact's location and checksums go to the log and the alert."""
+
+    exit_code = 6
+    http_status = 503
+
+
 class ArtifactNotFoundError(NotFoundError):
     """No artifact is stored under a key (or version)."""
 

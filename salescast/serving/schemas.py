@@ -252,7 +252,11 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"] = Field(
+        description="degraded: the production version's model artifact is unusable; stored forecasts still "
+        "answer and `detail` says what computes what-ifs"
+    )
     model: str
     model_version: int
     database: str
+    detail: str | None = Field(description="Why the service is degraded; null when ready")

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from salescast.serving import queries
 from salescast.serving.fast_path import FastRoute
-from salescast.serving.models import what_if
+from salescast.serving.models import fallback_version, what_if
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
@@ -90,4 +90,10 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
             promotion_discount_pct=body.promotion_discount_pct,
         )
 
-    return await serve_forecast(state, request, caller, "what-if", params, compute, cached=False)
+    def fallback(broken: ServedVersion) -> ServedVersion | None:
+        row = fallback_version(
+            state.registry, state.models, state.registry.version(state.settings.model_name, broken.version)
+        )
+        return None if row is None else ServedVersion(row.id, row.version)
+
+    return await serve_forecast(state, request, caller, "what-if", params, compute, cached=False, fallback=fallback)
