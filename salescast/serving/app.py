@@ -18,6 +18,7 @@ from salescast.config import Settings, get_settings
 from salescast.monitoring.logging import configure_logging
 from salescast.serving.body_limit import BodyLimit
 from salescast.serving.fast_path import CachedAnswers
+from salescast.serving.limits import document_limits
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
 from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
@@ -83,6 +84,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (forecasts.router, catalog.router, models.router, health.router):
         app.include_router(router)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_limits(FastAPI.openapi(app), settings)  # FastAPI keeps the document it made
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     docs_html, docs_policy = swagger_page(app.openapi_url or "", f"{app.title} - Swagger UI")
 
     @app.get("/docs", include_in_schema=False)

@@ -195,6 +195,7 @@ def what_if(
     promotion_days: list[dt.date] | None = None,
     promotion: bool | None = None,
     promotion_discount_pct: float | None = None,
+    price_factor: float = 100.0,
 ) -> Json:
     """One product's forecast (in `store`, or summed over the stores it sold in) under a changed plan,
     next to the baseline plan: its last known price carried forward and no promotion.
@@ -207,6 +208,10 @@ def what_if(
     named is then taken as the promoted price). Sums over stores follow the interval rule of
     `salescast.serving.queries`. `responsive_families` names the model's families whose forecast of the
     product moved with the plan (statistical families ignore prices and promotions).
+
+    A scenario's price must lie within `price_factor` of the prices the product is known at (from 1/factor
+    of its lowest to factor x its highest; the catalogue's prices for a product never priced): a model
+    asked about a price it has never seen the like of answers nonsense, and 1e300 answers overflow.
     """
     _check_inputs(version, horizon, price, price_change_pct, promotion_days, promotion, promotion_discount_pct)
     series = _series_of(engine, version, product, store)
@@ -224,6 +229,8 @@ def what_if(
             missing = ", ".join(scenario_price.index[scenario_price.isna()])
             raise DataValidationError(f"no known price to change for {missing}; give an absolute price instead")
         scenario_price = scenario_price * (1 + price_change_pct / 100)
+    if price is not None or price_change_pct is not None:
+        _check_price_range(engine, product, scenario_price, price_factor)
     scenario_plan = _plan(dates, scenario_price, promoted, discount.pct if discount else 0.0)
 
     ids = list(series.index)
@@ -292,6 +299,27 @@ def _check_inputs(
             )
         if not promotion_days and not promotion:
             raise DataValidationError("promotion_discount_pct applies to promotion days: name some (or promotion)")
+
+
+def _check_price_range(engine: Engine, product: str, prices: pd.Series, factor: float) -> None:
+    s = SalesFact
+    known = select(func.min(s.unit_price), func.max(s.unit_price)).where(s.unit_price > 0)
+    with engine.connect() as conn:
+        low, high = conn.execute(known.join(Product, Product.id == s.product_id).where(Product.sku == product)).one()
+        whose = "its"
+        if low is None:
+            low, high = conn.execute(known).one()
+            whose = "the catalogue's"
+    if low is None or high is None:
+        return  # no price known anywhere: nothing to compare with
+    lowest, highest = float(low) / factor, float(high) * factor
+    outside = prices[(prices < lowest) | (prices > highest)]
+    if not outside.empty:
+        raise DataValidationError(
+            f"price {float(outside.iloc[0]):g} is outside the range product {product!r} can be forecast at: "
+            f"{lowest:g} to {highest:g} (1/{factor:g} of {whose} lowest known price {float(low):g} to "
+            f"{factor:g}x {whose} highest {float(high):g})"
+        )
 
 
 def _promotion_discount(
