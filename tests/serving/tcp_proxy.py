@@ -33,6 +33,10 @@ class TcpProxy:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:

@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select, text
 
-from salescast.data.schema import ApiKey
 from salescast.data.database import make_engine
+from salescast.data.schema import ApiKey
 from salescast.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from salescast.data.database import make_engine
@@ -24,7 +25,7 @@ from salescast.serving.auth import KeyStore
 from tests.conftest import free_port
 from tests.serving.conftest import Api, ApiFactory
 from tests.serving.served_store import StoreTemplate, copy_store, database_name, drop_database
-from tests.serving.tcp_proxy import TcpProxy, proxied
+from tests.serving.tcp_proxy import TcpProxy
 
 TOP = "/api/v1/forecast/top-products"
 WHAT_IF = "/api/v1/forecast/what-if"
@@ -34,14 +35,30 @@ pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("store_template", ["
 
 
 @pytest.fixture
-def behind_proxy(api_factory: ApiFactory) -> Iterator[tuple[Api, TcpProxy]]:
+def proxies() -> Iterator[list[TcpProxy]]:
+    """Proxies to stop at the very end: after the apps (set up later, so torn down earlier) have closed."""
+    made: list[TcpProxy] = []
+    yield made
+    for proxy in made:
+        proxy.stop()
+
+
+@pytest.fixture
+def behind_proxy(proxies: list[TcpProxy], api_factory: ApiFactory) -> Iterator[tuple[Api, TcpProxy]]:
     """An API on its own store copy, reaching PostgreSQL through a proxy; the key cache lasts 0.2 s, so the
     outage is not hidden by it."""
     store = api_factory()  # makes the store copy and the keys; its own app is not used
-    with proxied(store.settings.database_url) as (proxy, url):
-        api = api_factory(database_url=url, auth_cache_seconds=0.2)
-        api.keys, api.engine = store.keys, store.engine  # the store the app serves, reached directly
-        yield api, proxy
+    proxy = TcpProxy("127.0.0.1", make_url(store.settings.database_url).port or 5432)
+    proxy.start()
+    proxies.append(proxy)
+    api = api_factory(database_url=proxy.url(store.settings.database_url), auth_cache_seconds=0.2)
+    api.keys, api.engine = store.keys, store.engine  # the store the app serves, reached directly
+    yield api, proxy
+    if not proxy.listening:
+        proxy.start()  # the app's shutdown writes its pending log rows: not a 10 s wait on a dead database
+    for _ in range(5):  # a flush retries at once (the first try may meet a connection the outage cut)
+        if api.state.predictions.flush(timeout=1.0):
+            break
 
 
 def test_cached_reads_keep_answering_200_while_postgresql_is_down(behind_proxy: tuple[Api, TcpProxy]) -> None:
@@ -93,7 +110,9 @@ def test_a_what_if_that_loses_the_database_is_logged_with_the_status_the_client_
     proxy.stop()
     lost = api.post(WHAT_IF, key="predict", json=scenario)
     proxy.start()
-    api.state.predictions.flush(timeout=10.0)
+    for _ in range(10):  # a flush retries at once (the first try may meet a connection the outage cut)
+        if api.state.predictions.flush(timeout=1.0):
+            break
 
     assert lost.status_code == 503 and lost.headers["Retry-After"] == "5"
     with Session(api.engine) as session:
