@@ -125,8 +125,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # This handler runs outside the request's middleware (Starlette's outermost layer), so the request
-    # id comes from the scope, where the middleware left it.
+    # Starlette runs this handler from its ServerErrorMiddleware, outside the routes' context: the request
+    # id comes from the scope, where the request-context middleware (around it, see app.py) left it.
     request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
     log.exception("request.crashed", extra={"path": request.url.path, "request_id": request_id})
     detail = "internal error; the request id names it in the server's log"

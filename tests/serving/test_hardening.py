@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -79,7 +80,7 @@ def test_a_deeply_nested_json_body_is_refused_with_422_before_it_is_parsed(api: 
     started = time.perf_counter()
     nested = api.post(WHAT_IF, key=None, content=b"[" * 30_000 + b"]" * 30_000)
     seconds = time.perf_counter() - started
-    twenty = [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]  # fmt: skip
+    twenty: list[Any] = [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]  # fmt: skip
     in_a_field = api.post(WHAT_IF, key="predict", json={"product": "x", "promotion_days": twenty})
     shallow = api.post(WHAT_IF, key="predict", json={"product": "unknown-sku", "promotion": True})
 

@@ -103,6 +103,7 @@ def test_a_what_if_that_loses_the_database_is_logged_with_the_status_the_client_
     behind_proxy: tuple[Api, TcpProxy],
 ) -> None:
     api, proxy = behind_proxy
+    api.state.keys.cache_seconds = 60.0  # the key stays cached: this is about the log, not the key check
     sku = api.get("/api/v1/products", params={"page_size": 1}).json()["items"][0]["product_id"]
     scenario = {"product": sku, "horizon": 3, "price_change_pct": -10}
     assert api.post(WHAT_IF, key="predict", json=scenario).status_code == 200  # the key is verified
