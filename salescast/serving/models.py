@@ -32,7 +32,6 @@ from sqlalchemy.orm import aliased
 from salescast.data.schema import ModelVersion, Product, SalesFact, Store
 from salescast.errors import (
     ArtifactIntegrityError,
-    ArtifactNotFoundError,
     DataValidationError,
     ModelUnavailableError,
     NotFoundError,
@@ -131,7 +130,7 @@ class LoadedModels:
             raise _unavailable(version)
         try:
             model = self._load(version)
-        except (ArtifactIntegrityError, ArtifactNotFoundError) as exc:
+        except (ArtifactIntegrityError, NotFoundError) as exc:  # corrupt, missing, or never recorded
             first = failed is None
             self._unusable[version.id] = self._clock()
             if first and self.on_unusable is not None:
