@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from salescast.errors import AuthenticationError, RateLimitedError, SalescastError
+from salescast.errors import ArtifactIntegrityError, AuthenticationError, RateLimitedError, SalescastError
 from salescast.monitoring.logging import REQUEST_ID_SCOPE_KEY, request_id_var
 from salescast.serving.encoding import PROBLEM_JSON, encode
 
@@ -95,9 +95,14 @@ def problem_for(exc: SalescastError, path: str) -> Response:
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     elif isinstance(exc, AuthenticationError):
         headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
-    if exc.http_status >= 500:
-        log.error("request.failed", extra={"error": type(exc).__name__, "detail": str(exc)})
-    return problem(exc.http_status, str(exc), path, headers)
+    detail = str(exc)
+    if isinstance(exc, ArtifactIntegrityError):
+        # Its message names the artifact's location and checksums: for the log, not for a caller.
+        log.error("artifact.integrity", extra={"error": type(exc).__name__, "detail": detail})
+        detail = "a model artifact failed its integrity check; the request id names it in the server's log"
+    elif exc.http_status >= 500:
+        log.error("request.failed", extra={"error": type(exc).__name__, "detail": detail})
+    return problem(exc.http_status, detail, path, headers)
 
 
 async def _salescast_error(request: Request, exc: Exception) -> Response:

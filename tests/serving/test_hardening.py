@@ -292,3 +292,13 @@ def test_a_broken_artifact_with_nothing_to_fall_back_on_is_a_generic_503(own_art
     assert problem["request_id"] == unusable.headers["X-Request-Id"]
     assert path not in unusable.text and sha not in unusable.text and "artifacts" not in unusable.text
     assert ready.json()["status"] == "degraded" and "what-ifs answer 503" in ready.json()["detail"]
+
+
+def test_an_alias_move_to_a_broken_artifact_names_no_path_or_checksum(own_artifacts: Api) -> None:
+    path, sha = truncate_artifact(own_artifacts, 2)
+
+    refused = own_artifacts.post("/api/v1/models/demand/aliases", json={"alias": "production", "version": 2})
+
+    assert refused.status_code >= 400  # the status is the alias route's business (issue 18, defects 4 and 10)
+    assert path not in refused.text and sha not in refused.text and "artifacts/" not in refused.text
+    assert refused.json()["request_id"] == refused.headers["X-Request-Id"]
