@@ -969,7 +969,11 @@ def serve(
 
     settings = get_settings()
     host, port, workers = host or settings.serve_host, port or settings.serve_port, workers or settings.serve_workers
-    _engine(settings)  # migrate (and fail clearly on a bad database) before any worker starts
+    try:
+        _engine(settings)  # migrate before any worker starts
+    except StorageError as exc:
+        # Up but not ready beats a crash loop: /health answers, /ready says 503 until the database does.
+        console.print(f"[yellow]database unavailable[/]: {exc}; serving, not ready until it answers")
     if workers > 1 and not settings.metrics_multiproc_dir:
         # Worker processes each count their own requests; prometheus-client adds them up from a shared
         # folder. The workers read their settings from the environment, so the folder goes there.

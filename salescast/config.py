@@ -133,6 +133,32 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a replica trusts a looked-up key; revocation takes this long."
     )
+    auth_outage_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="While the database is unreachable, keep trusting a key verified within this many seconds "
+        "(0 = refuse every key once its cache entry expires). A revocation applies once the database is back.",
+    )
+    max_request_body_bytes: int = Field(
+        default=65_536, gt=0, description="Largest request body accepted (413 beyond it, before the key is checked)."
+    )
+    max_json_depth: int = Field(
+        default=32, gt=0, description="Deepest nesting of arrays and objects in a JSON body (422 beyond it)."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated client addresses whose X-Forwarded-Proto is believed (`*` = any): "
+        "a request they forward as https gets Strict-Transport-Security. Empty = trust none.",
+    )
+    hsts_max_age_seconds: int = Field(
+        default=31_536_000, ge=0, description="max-age of Strict-Transport-Security on https responses."
+    )
+    what_if_price_factor: float = Field(
+        default=100.0,
+        gt=1.0,
+        description="A what-if price must lie between 1/factor of the lowest and factor x the highest unit price "
+        "the product's sales history knows (the whole catalogue's when the product has none).",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry traces, metrics and logs (they need an OpenTelemetry SDK "

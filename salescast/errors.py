@@ -43,10 +43,21 @@ class NotFoundError(SalescastError):
 
 
 class ArtifactIntegrityError(SalescastError):
-    """An artifact is not what was registered (checksum mismatch) or is not a safe archive; nothing was unpacked."""
+    """An artifact is not what was registered (checksum mismatch) or is not a safe archive; nothing was unpacked.
+
+    A request that needs it (an alias move onto it) conflicts with the state of the store: 409, the
+    detail naming the version only (the path and checksums go to the log)."""
 
     exit_code = 6
-    http_status = 500
+    http_status = 409
+
+
+class ModelUnavailableError(SalescastError):
+    """A model version cannot serve: its artifact is missing or fails its check. The message names the
+    version only; the artifact's location and checksums go to the log and the alert."""
+
+    exit_code = 6
+    http_status = 503
 
 
 class ArtifactNotFoundError(NotFoundError):

@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.types import ASGIApp
 
 import salescast
 from salescast.config import Settings, get_settings
 from salescast.monitoring.logging import configure_logging
+from salescast.serving.body_limit import BodyLimit
 from salescast.serving.fast_path import CachedAnswers
+from salescast.serving.limits import document_limits
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
 from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
+from salescast.serving.security_headers import SecurityHeaders, swagger_page
 from salescast.serving.state import build_state, close_state
+
+
+class SalescastAPI(FastAPI):
+    """FastAPI with the request context (request id, security headers, metrics, access log) around the
+    whole stack: Starlette puts user middleware inside its ServerErrorMiddleware, whose 500 would
+    otherwise go out without them."""
+
+    def __init__(self, *args: Any, request_context: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_context = request_context
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._request_context(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -30,7 +47,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(build_state, settings, engine)
         app.state.salescast = state
-        state.spawn(state.plans.refresh_forever(settings.deployment_check_seconds))
+        state.spawn(state.refresh_forever(settings.deployment_check_seconds))
         # What start-up loaded (pandas, models, the ORM) lives as long as the process: out of the
         # collector's sight, a full collection no longer walks it. Measured on a cached answer: the
         # slowest of 40,000 went from 91 ms to 8.5 ms.
@@ -40,7 +57,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             await close_state(state)
 
-    app = FastAPI(
+    security = SecurityHeaders(settings)
+
+    def request_context(inner: ASGIApp) -> ASGIApp:
+        return RequestContextMiddleware(inner, security, access_log=settings.access_log)
+
+    app = SalescastAPI(
+        request_context=request_context,
         title="salescast API",
         version=salescast.__version__,
         description="Sales forecasts from the production model: ranked products, per-product forecasts with "
@@ -54,7 +77,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "logs": settings.opentelemetry,
         },
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, with the Content-Security-Policy that fits the page
         redoc_url=None,
     )
     install_problem_handlers(app)
@@ -63,16 +86,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            models.document_aliases(FastAPI.openapi(app), settings)  # FastAPI keeps the document it made
+            document = FastAPI.openapi(app)  # FastAPI keeps the document it made
+            document_limits(document, settings)
+            models.document_aliases(document, settings)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+    docs_html, docs_policy = swagger_page(app.openapi_url or "", f"{app.title} - Swagger UI")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(docs_html, headers={"Content-Security-Policy": docs_policy})
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    # Added last = outermost: the request id and metrics cover fast-path answers too.
+    # Added last = outermost: bodies are bounded before the fast path or a route (or its key check) runs.
     app.add_middleware(CachedAnswers, routes=forecasts.FAST_ROUTES)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes, max_json_depth=settings.max_json_depth)
     return app

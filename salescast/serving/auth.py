@@ -7,12 +7,18 @@ Authentication is on every request's path, so each process caches what it looked
 "unknown"/"revoked") for `cache_seconds`. A revocation made through this KeyStore takes effect at once
 in this process; other processes (replicas) keep trusting a key they looked up until their cache entry
 expires, so a revocation reaches every replica within `cache_seconds` (`auth_cache_seconds`).
+
+While the database is unreachable, an answer looked up within `outage_grace_seconds`
+(`auth_outage_grace_seconds`) keeps standing, so cached reads go on serving the callers they served
+before the outage; each key probes the database again at most once per `cache_seconds`, and the first
+lookup that reaches it replaces the answer (a revocation made meanwhile applies from then on).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -37,6 +43,7 @@ from salescast.errors import (
 )
 from salescast.monitoring.metrics import AUTH_FAILURES
 
+log = logging.getLogger("salescast.auth")
 SCOPES = ("read", "predict", "admin")
 # What each scope grants: admin may do everything, predict may also read.
 _GRANTS: dict[str, frozenset[str]] = {
@@ -127,13 +134,21 @@ def _database(action: str) -> Iterator[None]:
 class KeyStore:
     """API keys in the SQL store, with a per-process cache of lookups (see the module's docstring)."""
 
-    def __init__(self, engine: Engine, cache_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        outage_grace_seconds: float = 0.0,
+    ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.outage_grace_seconds = outage_grace_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        # key hash -> (expires at, the answer); refusals are cached too, so a retrying client costs no query
-        self._cache: OrderedDict[str, tuple[float, Principal | _Refusal]] = OrderedDict()
+        # key hash -> (expires at, looked up at, the answer); refusals are cached too, so a retrying client
+        # costs no query. Expired entries stay (until the LRU bound drops them) for the outage grace.
+        self._cache: OrderedDict[str, tuple[float, float, Principal | _Refusal]] = OrderedDict()
         # Bumped by revoke(): a lookup that started before a revocation must not cache its stale answer.
         self._generation = 0
 
@@ -197,11 +212,18 @@ class KeyStore:
         with self._lock:
             cached = self._cached(key_hash)
             generation = self._generation
-        answer = cached if cached is not None else self._look_up(key_hash)
-        if cached is None and self.cache_seconds > 0:
-            with self._lock:
-                if generation == self._generation:
-                    self._remember(key_hash, answer)
+        if cached is not None:
+            answer = cached
+        else:
+            try:
+                answer = self._look_up(key_hash)
+            except StorageError as exc:
+                answer = self._outage_answer(key_hash, exc)
+            else:
+                if self.cache_seconds > 0 or self.outage_grace_seconds > 0:
+                    with self._lock:
+                        if generation == self._generation:
+                            self._remember(key_hash, answer, self._clock())
         if isinstance(answer, Principal):
             return answer
         AUTH_FAILURES.labels(answer.reason).inc()
@@ -225,14 +247,28 @@ class KeyStore:
         entry = self._cache.get(key_hash)
         if entry is None:
             return None
-        expires, answer = entry
+        expires, _, answer = entry
         if self._clock() >= expires:
-            del self._cache[key_hash]
-            return None
+            return None  # kept for the outage grace; a successful lookup replaces it
         return answer
 
-    def _remember(self, key_hash: str, answer: Principal | _Refusal) -> None:
-        self._cache[key_hash] = (self._clock() + self.cache_seconds, answer)
+    def _outage_answer(self, key_hash: str, error: StorageError) -> Principal | _Refusal:
+        """The last answer for a key while the database is unreachable, if it is recent enough; else the
+        StorageError (a 503) stands."""
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(key_hash)
+            if entry is None or now - entry[1] > self.outage_grace_seconds:
+                raise error
+            _, looked_up, answer = entry
+            # The next probe of the database for this key waits a cache period: an outage must not cost
+            # every request a failed connection attempt.
+            self._remember(key_hash, answer, looked_up)
+        log.warning("auth.outage_grace", extra={"key_prefix": getattr(answer, "prefix", None)})
+        return answer
+
+    def _remember(self, key_hash: str, answer: Principal | _Refusal, looked_up: float) -> None:
+        self._cache[key_hash] = (self._clock() + self.cache_seconds, looked_up, answer)
         self._cache.move_to_end(key_hash)
         while len(self._cache) > CACHE_MAX_ENTRIES:
             self._cache.popitem(last=False)

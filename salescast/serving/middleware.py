@@ -1,5 +1,6 @@
-"""Request id, metrics and the access log as one plain ASGI middleware (no per-request task or copy:
-Starlette's BaseHTTPMiddleware would cost a good share of a cached request's time)."""
+"""Request id, security headers, metrics and the access log as one plain ASGI middleware (no per-request
+task or copy: Starlette's BaseHTTPMiddleware would cost a good share of a cached request's time). It wraps
+the whole app, Starlette's error middleware included (see app.py), so a crash's 500 carries them too."""
 
 from __future__ import annotations
 
@@ -17,18 +18,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from salescast.monitoring.logging import REQUEST_ID_SCOPE_KEY, request_id_var
 from salescast.monitoring.metrics import LATENCY, REQUESTS
 from salescast.serving.problems import problem
+from salescast.serving.security_headers import CSP, SecurityHeaders
 
 access = logging.getLogger("salescast.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID = b"x-request-id"
 MODEL_VERSION = b"x-model-version"
+CONTENT_TYPE = b"content-type"
 FAST_ROUTE_TEMPLATE = "salescast.route_template"  # set by the fast path, which answers before routing
 MEMO_ENTRIES = 4096  # distinct query strings remembered (see CachedAnswers too)
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, security: SecurityHeaders, access_log: bool = True) -> None:
         self.app = app
+        self.security = security
         self.access_log = access_log
         # Request ids: a random 64-bit prefix per process and a counter, 32 hex digits like a uuid4 but
         # without a system call per request (os.urandom showed in the profile of a cached answer).
@@ -60,16 +64,23 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         version = ""
+        secure = self.security.secure(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, version
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
+                kind = 0
                 for name, value in headers:
                     if name == MODEL_VERSION:
                         version = value.decode("latin-1")
+                    elif name == CSP:
+                        kind = 2
+                    elif name == CONTENT_TYPE and kind == 0 and value.startswith(b"text/html"):
+                        kind = 1
                 headers.append((REQUEST_ID, request_id.encode()))
+                headers += self.security.for_response(secure, kind)
                 message["headers"] = headers
             await send(message)
 

@@ -17,8 +17,9 @@ import datetime as dt
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import aliased
 
 from salescast.data.schema import ModelVersion, Product, SalesFact, Store
-from salescast.errors import DataValidationError, NotFoundError
+from salescast.errors import (
+    ArtifactIntegrityError,
+    DataValidationError,
+    ModelUnavailableError,
+    NotFoundError,
+    SalescastError,
+)
 from salescast.features.frame import DS, ID
 from salescast.models.ensemble import EnsembleModel
 from salescast.models.paths import COLD_METHOD
-from salescast.registry.versions import ModelRegistry
+from salescast.registry.versions import PRODUCTION, ModelRegistry
 from salescast.serving.promotions import UsualDiscount, usual_discount
 from salescast.serving.queries import interval_of_sum
 
@@ -46,16 +53,33 @@ class LoadedModels:
     Thread-safe: concurrent first requests for one version wait on that version's lock and share one
     load, while other versions load in parallel. A loaded model is not safe to predict from two threads
     at once (mlforecast keeps the recursion's state on the object), so `predicting` hands it out under a
-    lock of its own. An artifact that fails its checksum raises
-    ArtifactIntegrityError (from the registry) and nothing is kept, so a repaired artifact loads later.
+    lock of its own.
+
+    An artifact that is missing or fails its checksum raises ModelUnavailableError, whose message names
+    the version only: what the registry said (the artifact's path, both checksums) goes to
+    `on_unusable` (the log and an alert, once per version until it loads again). The version is then
+    known bad for `recheck_seconds`, so requests do not each fetch and hash it again; nothing is kept, so
+    a repaired artifact loads afterwards.
     """
 
-    def __init__(self, registry: ModelRegistry, cache_dir: Path, max_loaded: int = 3) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        cache_dir: Path,
+        max_loaded: int = 3,
+        on_unusable: Callable[[ModelVersion, SalescastError], None] | None = None,
+        recheck_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_loaded < 1:
             raise ValueError(f"max_loaded must be at least 1, got {max_loaded}")
         self.registry = registry
         self.cache_dir = cache_dir
         self.max_loaded = max_loaded
+        self.on_unusable = on_unusable
+        self.recheck_seconds = recheck_seconds
+        self._clock = clock
+        self._unusable: dict[int, float] = {}  # version id -> when its artifact last failed
         self.loads = 0  # artifacts loaded so far (a hit loads nothing)
         self._models: OrderedDict[int, EnsembleModel] = OrderedDict()
         self._version_locks: dict[int, threading.Lock] = {}
@@ -82,7 +106,7 @@ class LoadedModels:
                 model = self._hit(version.id)  # loaded by the thread we waited for
                 if model is not None:
                     return model
-            model = self._load(version)
+            model = self._load_checked(version)
             with self._lock:
                 self.loads += 1
                 self._models[version.id] = model
@@ -90,6 +114,30 @@ class LoadedModels:
                     evicted, _ = self._models.popitem(last=False)
                     self._version_locks.pop(evicted, None)
                     self._predict_locks.pop(evicted, None)
+        return model
+
+    def usable(self, version: ModelVersion) -> bool:
+        """Whether `version` can serve what-ifs: loads it (once; it stays loaded for the requests to come)
+        unless it failed within `recheck_seconds`."""
+        try:
+            self.get(version)
+        except ModelUnavailableError:
+            return False
+        return True
+
+    def _load_checked(self, version: ModelVersion) -> EnsembleModel:
+        failed = self._unusable.get(version.id)
+        if failed is not None and self._clock() - failed < self.recheck_seconds:
+            raise _unavailable(version)
+        try:
+            model = self._load(version)
+        except (ArtifactIntegrityError, NotFoundError) as exc:  # corrupt, missing, or never recorded
+            first = failed is None
+            self._unusable[version.id] = self._clock()
+            if first and self.on_unusable is not None:
+                self.on_unusable(version, exc)
+            raise _unavailable(version) from exc
+        self._unusable.pop(version.id, None)
         return model
 
     def loaded(self) -> list[int]:
@@ -113,6 +161,28 @@ class LoadedModels:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _unavailable(version: ModelVersion) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"model {version.name} v{version.version} cannot compute forecasts right now; the request id names "
+        "the details in the server's log"
+    )
+
+
+def fallback_version(registry: ModelRegistry, models: LoadedModels, broken: ModelVersion) -> ModelVersion | None:
+    """The version to serve what-ifs while `broken` cannot: the latest one production pointed to before it
+    whose artifact loads; None when there is none."""
+    rows = {row.id: row for row in registry.versions(broken.name)}
+    tried = {broken.id}
+    for event in reversed(registry.history(broken.name, PRODUCTION)):
+        for version_id in (event.to_version_id, event.from_version_id):
+            if version_id is None or version_id in tried or version_id not in rows:
+                continue
+            tried.add(version_id)
+            if models.usable(rows[version_id]):
+                return rows[version_id]
+    return None
+
+
 def what_if(
     engine: Engine,
     models: LoadedModels,
@@ -125,6 +195,7 @@ def what_if(
     promotion_days: list[dt.date] | None = None,
     promotion: bool | None = None,
     promotion_discount_pct: float | None = None,
+    price_factor: float = 100.0,
 ) -> Json:
     """One product's forecast (in `store`, or summed over the stores it sold in) under a changed plan,
     next to the baseline plan: its last known price carried forward and no promotion.
@@ -137,6 +208,10 @@ def what_if(
     named is then taken as the promoted price). Sums over stores follow the interval rule of
     `salescast.serving.queries`. `responsive_families` names the model's families whose forecast of the
     product moved with the plan (statistical families ignore prices and promotions).
+
+    A scenario's price must lie within `price_factor` of the prices the product is known at (from 1/factor
+    of its lowest to factor x its highest; the catalogue's prices for a product never priced): a model
+    asked about a price it has never seen the like of answers nonsense, and 1e300 answers overflow.
     """
     _check_inputs(version, horizon, price, price_change_pct, promotion_days, promotion, promotion_discount_pct)
     series = _series_of(engine, version, product, store)
@@ -154,6 +229,8 @@ def what_if(
             missing = ", ".join(scenario_price.index[scenario_price.isna()])
             raise DataValidationError(f"no known price to change for {missing}; give an absolute price instead")
         scenario_price = scenario_price * (1 + price_change_pct / 100)
+    if price is not None or price_change_pct is not None:
+        _check_price_range(engine, product, scenario_price, price_factor)
     scenario_plan = _plan(dates, scenario_price, promoted, discount.pct if discount else 0.0)
 
     ids = list(series.index)
@@ -230,6 +307,27 @@ def _check_inputs(
             )
         if not promotion_days and not promotion:
             raise DataValidationError("promotion_discount_pct applies to promotion days: name some (or promotion)")
+
+
+def _check_price_range(engine: Engine, product: str, prices: pd.Series, factor: float) -> None:
+    s = SalesFact
+    known = select(func.min(s.unit_price), func.max(s.unit_price)).where(s.unit_price > 0)
+    with engine.connect() as conn:
+        low, high = conn.execute(known.join(Product, Product.id == s.product_id).where(Product.sku == product)).one()
+        whose = "its"
+        if low is None:
+            low, high = conn.execute(known).one()
+            whose = "the catalogue's"
+    if low is None or high is None:
+        return  # no price known anywhere: nothing to compare with
+    lowest, highest = float(low) / factor, float(high) * factor
+    outside = prices[(prices < lowest) | (prices > highest)]
+    if not outside.empty:
+        raise DataValidationError(
+            f"price {float(outside.iloc[0]):g} is outside the range product {product!r} can be forecast at: "
+            f"{lowest:g} to {highest:g} (1/{factor:g} of {whose} lowest known price {float(low):g} to "
+            f"{factor:g}x {whose} highest {float(high):g})"
+        )
 
 
 def _promotion_discount(

@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from salescast.errors import RateLimitedError, SalescastError
+from salescast.errors import ArtifactIntegrityError, AuthenticationError, RateLimitedError, SalescastError
 from salescast.monitoring.logging import REQUEST_ID_SCOPE_KEY, request_id_var
 from salescast.serving.encoding import PROBLEM_JSON, encode
 
@@ -46,6 +46,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+# Every 503 says when to try again (RFC 9110): a client or a load balancer backs off instead of hammering.
+RETRY_AFTER_SECONDS = "5"
+# A 401 names the scheme to authenticate with (RFC 9110); X-API-Key is the alternative the detail names.
+WWW_AUTHENTICATE = 'Bearer realm="salescast"'
+
 # Every route that takes an API key and parameters can answer these (422 replaces FastAPI's own
 # validation-error schema: ours are problem details too).
 CLIENT_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys((400, 401, 403, 422, 429), PROBLEM_SCHEMA)
@@ -70,16 +75,34 @@ def problem(
     if instance is not None:
         body["instance"] = instance
     body.update(extra)
+    if status == 503 and not (headers and "Retry-After" in headers):
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER_SECONDS}
     return Response(encode(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def http_status_of(exc: BaseException) -> int:
+    """The status a client gets for `exc` (the handlers below decide it; the prediction log records it)."""
+    if isinstance(exc, SalescastError):
+        return exc.http_status
+    if isinstance(exc, OperationalError | InterfaceError):
+        return 503
+    return 500
 
 
 def problem_for(exc: SalescastError, path: str) -> Response:
     headers = None
     if isinstance(exc, RateLimitedError):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-    if exc.http_status >= 500:
-        log.error("request.failed", extra={"error": type(exc).__name__, "detail": str(exc)})
-    return problem(exc.http_status, str(exc), path, headers)
+    elif isinstance(exc, AuthenticationError):
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
+    detail = str(exc)
+    if isinstance(exc, ArtifactIntegrityError):
+        # Its message names the artifact's location and checksums: for the log, not for a caller.
+        log.error("artifact.integrity", extra={"error": type(exc).__name__, "detail": detail})
+        detail = "a model artifact failed its integrity check; the request id names it in the server's log"
+    elif exc.http_status >= 500:
+        log.error("request.failed", extra={"error": type(exc).__name__, "detail": detail})
+    return problem(exc.http_status, detail, path, headers)
 
 
 async def _salescast_error(request: Request, exc: Exception) -> Response:
@@ -103,12 +126,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     log.error("database.unavailable", extra={"path": request.url.path, "error": str(exc).splitlines()[0]})
-    return problem(503, "the database is unavailable; try again shortly", request.url.path, {"Retry-After": "5"})
+    return problem(503, "the database is unavailable; try again shortly", request.url.path)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # This handler runs outside the request's middleware (Starlette's outermost layer), so the request
-    # id comes from the scope, where the middleware left it.
+    # Starlette runs this handler from its ServerErrorMiddleware, outside the routes' context: the request
+    # id comes from the scope, where the request-context middleware (around it, see app.py) left it.
     request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
     log.exception("request.crashed", extra={"path": request.url.path, "request_id": request_id})
     detail = "internal error; the request id names it in the server's log"

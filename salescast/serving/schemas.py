@@ -103,7 +103,10 @@ class WhatIfRequest(BaseModel):
         default=None, max_length=200, pattern=TEXT, description="One store; all of them when omitted"
     )
     horizon: int | None = Field(
-        default=None, ge=1, le=366, description="Periods ahead; at most the model's horizon (the default)"
+        default=None,
+        ge=1,
+        le=366,  # the document states the configured bound (salescast/serving/limits.py)
+        description="Periods ahead; at most the horizon the models are trained for (the model's own, the default)",
     )
     price: float | None = Field(default=None, gt=0, description="New unit price over the horizon")
     price_change_pct: float | None = Field(default=None, gt=-100, le=1000, description="Or a change vs today, %")
@@ -259,7 +262,11 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"] = Field(
+        description="degraded: the production version's model artifact is unusable; stored forecasts still "
+        "answer and `detail` says what computes what-ifs"
+    )
     model: str
     model_version: int
     database: str
+    detail: str | None = Field(description="Why the service is degraded; null when ready")

@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from salescast.errors import SalescastError
+from salescast.errors import ModelUnavailableError, SalescastError
 from salescast.monitoring.logging import request_id_var
 from salescast.serving.cache import cache_key
 from salescast.serving.encoding import encode, json_response
 from salescast.serving.prediction_log import PredictionRecord, Variant
+from salescast.serving.problems import http_status_of
 from salescast.serving.routing import Routed, ServedVersion, TrafficPlan
 from salescast.serving.security import Caller
 from salescast.serving.state import ServingState
@@ -72,7 +73,11 @@ async def serve_forecast(
     compute: Compute,
     cached: bool = True,
     summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    fallback: Callable[[ServedVersion], ServedVersion | None] | None = None,
 ) -> Response:
+    """Answer a forecast request (see the module docstring). `fallback` names the version to compute with
+    when the routed one cannot (its model artifact is broken); the answer, its headers and its log row
+    then name the version that computed it."""
     routed = request.scope.get(ROUTING_SCOPE_KEY)  # the fast path routed it already, then missed
     if isinstance(routed, Routing):
         plan, served, variant = routed.plan, routed.served, routed.variant
@@ -86,10 +91,19 @@ async def serve_forecast(
             key = cache_key(route, params, plan.model, served.version)
             body, hit = await state.cache.get_or_compute(key, lambda: _computed(plan, served, compute))
         else:
-            body, hit = await _computed(plan, served, compute), None
+            try:
+                body = await _computed(plan, served, compute)
+            except ModelUnavailableError:
+                alternative = await run_in_threadpool(fallback, served) if fallback is not None else None
+                if alternative is None:
+                    raise
+                served = alternative
+                body = await _computed(plan, served, compute)
+            hit = None
         status = 200
-    except SalescastError as exc:
-        status = exc.http_status
+    except Exception as exc:
+        # The status the client gets (a lost database is a 503, not a 500), so the log agrees with it.
+        status = http_status_of(exc)
         raise
     finally:
         log_prediction(state, caller, plan, served, variant, route, params, status, started, served_to_caller=True)
@@ -125,7 +139,8 @@ async def _shadow(
         result = summarise(body) if summarise else None
     except SalescastError as exc:
         status = exc.http_status
-    except Exception:
+    except Exception as exc:
+        status = http_status_of(exc)
         log.exception("shadow.failed", extra={"model_version": shadow.version, "route": route})
     log_prediction(
         state, caller, plan, shadow, "shadow", route, params, status, started, served_to_caller=False, result=result

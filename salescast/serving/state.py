@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from salescast.config import Settings
-from salescast.data.database import open_database
+from salescast.data.database import make_engine, migrate, open_database, schema_is_current
 from salescast.data.schema import ModelVersion
-from salescast.monitoring.alerts import alert_sink
+from salescast.errors import SalescastError, StorageError
+from salescast.monitoring.alerts import Alert, AlertSink, alert_sink
 from salescast.pipeline import ensure_stored_forecasts
 from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import ModelRegistry
@@ -44,6 +46,8 @@ class ServingState:
     deployments: DeploymentService
     ensure_forecasts: Callable[[ModelVersion], None]
     model_dir: tempfile.TemporaryDirectory[str]
+    alerts: AlertSink
+    schema_ready: bool = True  # False while the database has been unreachable since start-up
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, job: Coroutine[Any, Any, Any]) -> None:
@@ -52,33 +56,100 @@ class ServingState:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def refresh(self) -> None:
+        """Once the database answers: bring its schema up to date if start-up could not, then reload the
+        traffic plan (PlanHolder.refresh keeps the last plan on any error)."""
+        if not self.schema_ready:
+            try:
+                _ensure_schema(self.engine)
+            except Exception as exc:
+                log.warning("database.still_unavailable", extra={"error": str(exc).splitlines()[0]})
+                return
+            self.schema_ready = True
+            log.info("database.available")
+        self.plans.refresh()
+
+    async def refresh_forever(self, interval: float) -> None:
+        """`refresh` every `interval` seconds until cancelled, in a worker thread (the event loop keeps
+        answering meanwhile)."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:  # refresh catches its own; this is the last line that keeps the loop alive
+                log.exception("serving.refresh_failed")
+            await asyncio.sleep(interval)
+
+
+def _report_unusable(alerts: AlertSink) -> Callable[[ModelVersion, SalescastError], None]:
+    def report(version: ModelVersion, error: SalescastError) -> None:
+        # The details (the artifact's location, both checksums) are for operators: never in a response.
+        summary = f"model {version.name} v{version.version} cannot serve: its artifact is unusable"
+        log.error("model.artifact_unusable", extra={"model_version": version.version, "error": str(error)})
+        alert = Alert(
+            "model.artifact_unusable",
+            "critical",
+            summary,
+            {"model": version.name, "version": version.version, "error": str(error)},
+        )
+
+        def deliver() -> None:
+            try:
+                alerts.send(alert)
+            except Exception:
+                log.exception("alert.delivery_failed")
+
+        # A webhook may retry for seconds: not on a request's time.
+        threading.Thread(target=deliver, name="salescast-alert", daemon=True).start()
+
+    return report
+
+
+def _ensure_schema(engine: Engine) -> None:
+    if not schema_is_current(engine):
+        migrate(engine)
+
+
+def _open(settings: Settings) -> tuple[Engine, bool]:
+    """The engine, and whether its schema is known to be current. A server starts while the database is
+    down (an orchestrator then sees a live, not-ready service rather than a crash loop): /ready says
+    why, and the background refresh migrates and loads the plan once the database answers."""
+    try:
+        return open_database(settings.resolved_database_url), True
+    except StorageError as exc:
+        log.warning("database.unavailable_at_start", extra={"error": str(exc).splitlines()[0]})
+        return make_engine(settings.resolved_database_url), False
+
 
 def build_state(settings: Settings, engine: Engine | None = None) -> ServingState:
-    engine = engine or open_database(settings.resolved_database_url)
+    engine, schema_ready = (engine, True) if engine is not None else _open(settings)
     registry = ModelRegistry.from_settings(settings, engine)
 
     def ensure_forecasts(row: ModelVersion) -> None:
         ensure_stored_forecasts(engine, registry, row, settings)
 
-    deployments = DeploymentService(engine, registry, alert_sink(settings.alert_url, settings), ensure_forecasts)
+    alerts = alert_sink(settings.alert_url, settings)
+    deployments = DeploymentService(engine, registry, alerts, ensure_forecasts)
     model_dir = tempfile.TemporaryDirectory(prefix="salescast-serving-")
     predictions = make_prediction_log(engine, settings)
     predictions.start()
     plans = PlanHolder(engine, registry, settings.model_name, deployments)
-    plans.refresh()
+    if schema_ready:
+        plans.refresh()
     return ServingState(
         settings=settings,
         engine=engine,
         registry=registry,
-        keys=KeyStore(engine, settings.auth_cache_seconds),
+        keys=KeyStore(engine, settings.auth_cache_seconds, outage_grace_seconds=settings.auth_outage_grace_seconds),
         cache=make_cache(settings),
         limiter=make_rate_limiter(settings),
         predictions=predictions,
         plans=plans,
-        models=LoadedModels(registry, Path(model_dir.name)),
+        models=LoadedModels(registry, Path(model_dir.name), on_unusable=_report_unusable(alerts)),
         deployments=deployments,
         ensure_forecasts=ensure_forecasts,
         model_dir=model_dir,
+        alerts=alerts,
+        schema_ready=schema_ready,
     )
 
 

@@ -25,6 +25,7 @@ from salescast.registry.versions import ModelRegistry
 from tests.conftest import POSTGRES_ADMIN_URL
 
 FAST = {"lgbm": {"n_estimators": 40}}
+HORIZON = 14  # periods the template's model versions forecast
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,9 @@ def build_template(backend: str, folder: Path) -> StoreTemplate:
     write_sales(generate_sales(SyntheticConfig(stores=2, products=8, days=420, seed=5)), sales)
     settings = Settings(home=folder / "home")
     registry = ModelRegistry(engine, LocalArtifactStore(folder / "artifacts"))
-    config = PipelineConfig(models=["lgbm"], horizon=14, windows=2, model_params=FAST)
+    config = PipelineConfig(models=["lgbm"], horizon=HORIZON, windows=2, model_params=FAST)
     run_pipeline(engine, registry, LogAlertSink(), config, settings, new_files=[sales])
-    second = PipelineConfig(models=["lgbm"], horizon=14, windows=2, model_params=FAST, promote=False)
+    second = PipelineConfig(models=["lgbm"], horizon=HORIZON, windows=2, model_params=FAST, promote=False)
     version = run_pipeline(engine, registry, LogAlertSink(), second, settings).version
     assert version.status == "registered", version.reason
     ensure_stored_forecasts(engine, registry, version, settings)

@@ -8,8 +8,15 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select, text
 
+from salescast.data.database import make_engine
 from salescast.data.schema import ApiKey
-from salescast.errors import AuthenticationError, ConfigurationError, NotFoundError, PermissionDeniedError
+from salescast.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+)
 from salescast.serving.auth import (
     ANONYMOUS_READER,
     SCOPES,
@@ -19,6 +26,8 @@ from salescast.serving.auth import (
     principal_from_headers,
     require,
 )
+from tests.conftest import _empty_postgres
+from tests.serving.tcp_proxy import proxied
 
 
 class FakeClock:
@@ -196,6 +205,58 @@ def test_without_a_cache_every_call_reads_the_database(engine: Engine) -> None:
 
     with pytest.raises(AuthenticationError, match="was revoked"):
         store.authenticate(created.secret)
+
+
+@pytest.mark.postgres
+def test_a_verified_key_stays_trusted_through_a_database_outage_for_the_grace_period(
+    _postgres_engine: Engine, postgres_database: str
+) -> None:
+    _empty_postgres(_postgres_engine)
+    clock = FakeClock()
+    admin = KeyStore(_postgres_engine, cache_seconds=0)
+    verified, never_seen = admin.create("svc", ["read"]), admin.create("new", ["read"])
+    with proxied(postgres_database) as (proxy, url):
+        engine = make_engine(url)
+        replica = KeyStore(engine, cache_seconds=5, clock=clock, outage_grace_seconds=60)
+        assert replica.authenticate(verified.secret).key_id == verified.id
+
+        proxy.stop()  # PostgreSQL unreachable from here on
+        clock.now += 30  # the cache entry has expired; the grace has not
+        during_outage = replica.authenticate(verified.secret)
+        with pytest.raises(StorageError, match="database is unavailable"):
+            replica.authenticate(never_seen.secret)  # nothing verified it: no grace
+        clock.now += 31  # 61 s after it was verified: beyond the grace
+        with pytest.raises(StorageError, match="database is unavailable"):
+            replica.authenticate(verified.secret)
+        engine.dispose()
+
+    assert during_outage.key_id == verified.id
+
+
+@pytest.mark.postgres
+def test_a_revocation_made_during_an_outage_applies_as_soon_as_the_database_is_back(
+    _postgres_engine: Engine, postgres_database: str
+) -> None:
+    _empty_postgres(_postgres_engine)
+    clock = FakeClock()
+    admin = KeyStore(_postgres_engine, cache_seconds=0)
+    created = admin.create("svc", ["read"])
+    with proxied(postgres_database) as (proxy, url):
+        engine = make_engine(url)
+        replica = KeyStore(engine, cache_seconds=5, clock=clock, outage_grace_seconds=300)
+        replica.authenticate(created.secret)
+        proxy.stop()
+        admin.revoke(created.id)  # on another replica, which still reaches the database
+        clock.now += 10
+        still_trusted = replica.authenticate(created.secret)  # this replica cannot know yet
+
+        proxy.start()
+        clock.now += 5  # its next probe of the database
+        with pytest.raises(AuthenticationError, match="was revoked"):
+            replica.authenticate(created.secret)
+        engine.dispose()
+
+    assert still_trusted.key_id == created.id
 
 
 def test_authentication_from_many_threads_agrees(engine: Engine) -> None:

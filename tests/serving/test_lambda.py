@@ -104,3 +104,21 @@ def test_the_handler_answers_rest_and_http_api_events(lambda_module: tuple[Modul
     # The prediction log was written before each invocation returned: a frozen container holds nothing.
     assert module._state.predictions.stats().pending == 0
     assert not module._state.predictions.separate_process  # a thread: no second process per container
+
+
+def test_the_handler_refuses_a_body_over_the_cap_before_the_key_is_checked(
+    lambda_module: tuple[ModuleType, str],
+) -> None:
+    module, _ = lambda_module
+    event = http_v2_event("/api/v1/forecast/what-if", "", {"host": "api.example.com"})
+    event["requestContext"]["http"]["method"] = "POST"  # type: ignore[index]
+    oversized = {**event, "body": json.dumps({"product": "x" * 70_000})}
+    nested = {**event, "body": "[" * 5_000 + "]" * 5_000}
+    small = {**event, "body": json.dumps({"product": "x"})}
+
+    answers = [module.handler(e, None) for e in (oversized, nested, small)]
+
+    assert [a["statusCode"] for a in answers] == [413, 422, 401]
+    assert json.loads(answers[0]["body"])["detail"] == "the request body is larger than the limit of 65536 bytes"
+    assert json.loads(answers[1]["body"])["detail"] == "the JSON body is nested more than 32 levels deep"
+    assert answers[0]["headers"]["x-content-type-options"] == "nosniff"

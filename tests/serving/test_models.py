@@ -16,7 +16,7 @@ from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import ModelVersion
 from salescast.data.synthetic import SyntheticConfig
-from salescast.errors import ArtifactIntegrityError, DataValidationError, NotFoundError
+from salescast.errors import DataValidationError, ModelUnavailableError, NotFoundError
 from salescast.features.frame import DS, ID, SeriesFrame
 from salescast.models.ensemble import EnsembleModel
 from salescast.models.gbm import LightGBMModel
@@ -25,6 +25,7 @@ from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.models import LoadedModels, what_if
 from tests.serving.catalog_fixtures import generated_sales_frame, register_frame_model
+from tests.serving.clocks import FakeClock
 
 HORIZON = 14
 
@@ -318,17 +319,34 @@ def test_the_least_recently_used_version_is_dropped(served: Served) -> None:
     assert models.loads == 3
 
 
-def test_a_tampered_artifact_is_refused_and_loads_once_repaired(served: Served) -> None:
+def test_a_tampered_artifact_is_refused_without_its_details_and_loads_once_repaired(served: Served) -> None:
+    clock = FakeClock()
+    reported: list[tuple[int, str]] = []
+    models = LoadedModels(
+        served.registry,
+        served.models.cache_dir,
+        on_unusable=lambda version, error: reported.append((version.version, str(error))),
+        recheck_seconds=60,
+        clock=clock,
+    )
     version = served.versions["lgbm"]
-    assert version.artifact_uri is not None
+    assert version.artifact_uri is not None and version.artifact_sha256 is not None
     artifact = Path(version.artifact_uri.removeprefix("file://"))
     original = artifact.read_bytes()
     artifact.write_bytes(original[:-10] + b"x" * 10)
 
-    with pytest.raises(ArtifactIntegrityError):
-        served.models.get(version)
-    assert served.models.loaded() == []
+    with pytest.raises(ModelUnavailableError) as refused:
+        models.get(version)
+    with pytest.raises(ModelUnavailableError):
+        models.get(version)  # known bad: not fetched and hashed again, not reported twice
+
+    message = str(refused.value)
+    assert f"v{version.version} cannot compute forecasts" in message
+    assert str(artifact) not in message and version.artifact_sha256 not in message
+    assert len(reported) == 1 and str(artifact) in reported[0][1] and version.artifact_sha256 in reported[0][1]
+    assert models.loaded() == [] and models.loads == 0
 
     artifact.write_bytes(original)
-    assert isinstance(served.models.get(version), EnsembleModel)
-    assert served.models.loads == 1
+    clock.now += 61
+    assert isinstance(models.get(version), EnsembleModel)
+    assert models.loads == 1

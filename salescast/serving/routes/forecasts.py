@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from salescast.serving import queries
 from salescast.serving.fast_path import FastRoute
-from salescast.serving.models import what_if
+from salescast.serving.limits import MAX_HORIZON, check_horizon
+from salescast.serving.models import fallback_version, what_if
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
 from salescast.serving.routes import API_PREFIX
 from salescast.serving.routing import ServedVersion
@@ -52,13 +53,15 @@ def _ranking(body: dict[str, Any]) -> dict[str, Any]:
 async def product_forecast(
     request: Request,
     product_id: Annotated[str, Path(min_length=1, max_length=200, pattern=TEXT)],
-    horizon: Annotated[int, Query(ge=1, le=366)] = 28,
+    # The upper bound the document states is stored_forecast_days (see salescast/serving/limits.py).
+    horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = 28,
     store: Name = None,
     history_days: Annotated[int, Query(ge=0, le=730)] = 56,
     caller: Caller = Depends(read_access),
 ) -> Response:
     """One product's daily forecast with p10/p50/p90, over all its stores or one, and its recent sales."""
     state = serving_state(request)
+    check_horizon(horizon, state.settings.stored_forecast_days, "the days of forecasts stored")
     params = {"product": product_id, "store": store, "horizon": horizon, "history_days": history_days}
 
     def compute(served: ServedVersion) -> dict[str, Any]:
@@ -72,6 +75,7 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
     """A product's forecast under a changed price or promotion plan, computed live by the model, beside
     the forecast under today's plan."""
     state = serving_state(request)
+    check_horizon(body.horizon, state.settings.pipeline_horizon, "the horizon the models are trained for")
     params = body.model_dump(mode="json", exclude_none=True)
 
     def compute(served: ServedVersion) -> dict[str, Any]:
@@ -88,6 +92,13 @@ async def what_if_forecast(request: Request, body: WhatIfRequest, caller: Caller
             promotion_days=body.promotion_days,
             promotion=body.promotion,
             promotion_discount_pct=body.promotion_discount_pct,
+            price_factor=state.settings.what_if_price_factor,
         )
 
-    return await serve_forecast(state, request, caller, "what-if", params, compute, cached=False)
+    def fallback(broken: ServedVersion) -> ServedVersion | None:
+        row = fallback_version(
+            state.registry, state.models, state.registry.version(state.settings.model_name, broken.version)
+        )
+        return None if row is None else ServedVersion(row.id, row.version)
+
+    return await serve_forecast(state, request, caller, "what-if", params, compute, cached=False, fallback=fallback)
