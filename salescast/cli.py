@@ -704,8 +704,8 @@ def models_history(
 
 def _deployments(settings: Settings) -> Any:
     from salescast.monitoring.alerts import alert_sink
-    from salescast.pipeline import ensure_stored_forecasts
     from salescast.registry.deployments import DeploymentService
+    from salescast.serving.stored_forecasts import ensure_stored_forecasts
 
     registry = _registry(settings)
     return DeploymentService(

@@ -19,21 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine
 
 import salescast
 from salescast.config import DEFAULT_MODELS, Settings
-from salescast.data.bulk import insert_frame
 from salescast.data.ingest import IngestReport, ingest_file
 from salescast.data.presets import resolve_spec
-from salescast.data.schema import ModelVersion, Product, Store, StoredForecast
+from salescast.data.schema import ModelVersion
 from salescast.features.frame import DS, ID, SeriesFrame, Y, load_series
 from salescast.models.base import seasonal_period
 from salescast.models.catalog import BASELINE, family_params, model_factory, resolve_models
-from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, EnsembleModel, WeightMethod, combine
+from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, WeightMethod, combine
 from salescast.monitoring.alerts import Alert, AlertSink
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
-from salescast.serving.rankings import store_rankings
+from salescast.serving.stored_forecasts import store_forecasts, stored_horizon
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest, seasonal_step
 from salescast.training.card import model_card
 from salescast.training.engine import compute_engine, train_on
@@ -110,42 +109,6 @@ def champion_metrics(frame: SeriesFrame, champion: ModelVersion, spec: BacktestS
     history = frame.until(cutoffs_of(results)).data
     scores = evaluate(results, ["champion"], series_scales(history, seasonal_period(frame.freq)))
     return _overall(scores, "champion")
-
-
-def stored_horizon(freq: str, horizon: int, days: int) -> int:
-    """Periods of forecasts to store: at least the model's horizon and enough to cover `days` (serving
-    answers "next quarter" from stored forecasts, whatever the training horizon was)."""
-    days_per_period = 1 if freq == "D" else 7 if freq.startswith("W") else 30
-    return max(horizon, math.ceil(days / days_per_period))
-
-
-def store_forecasts(engine: Engine, version: ModelVersion, model: EnsembleModel, horizon: int) -> int:
-    """Forecasts of every series for the horizon, kept per version (a new version never overwrites),
-    with the version's rankings for serving's ranked queries, in one transaction: a version's rankings
-    always sum the forecasts it serves."""
-    forecast = model.predict(horizon)
-    with engine.begin() as conn:
-        products = dict(conn.execute(select(Product.sku, Product.id)).all())
-        stores = dict(conn.execute(select(Store.code, Store.id)).all())
-        parts = forecast[ID].str.split("/", n=1)
-        store_code, sku = parts.str[0], parts.str[1]
-        rows = pd.DataFrame(
-            {
-                "version_id": version.id,
-                "product_id": sku.map(products),
-                "store_id": store_code.map(stores),
-                "date": forecast[DS].dt.date,
-                "p10": forecast["p10"],
-                "p50": forecast["p50"],
-                "p90": forecast["p90"],
-                "mean": forecast["mean"] if "mean" in forecast else forecast["p50"],
-                "method": forecast.get("method", "model"),
-            }
-        ).dropna(subset=["product_id", "store_id"])
-        conn.execute(delete(StoredForecast).where(StoredForecast.version_id == version.id))
-        insert_frame(conn, StoredForecast, rows.astype({"product_id": "int64", "store_id": "int64"}))
-        store_rankings(conn, version.id)
-    return len(rows)
 
 
 def run_pipeline(
@@ -241,18 +204,3 @@ def run_pipeline(
             registry.set_alias(config.name, PRODUCTION, version.version, config.actor, "passed the gate")
             promoted = True
     return PipelineResult(version, verdict, promoted, stored, ingested, seconds, report)
-
-
-def ensure_stored_forecasts(engine: Engine, registry: ModelRegistry, version: ModelVersion, settings: Settings) -> int:
-    """Store `version`'s forecasts unless the `forecasts` table has some already; the rows written (0 when
-    there were some). A deployment calls it before sending a candidate traffic: today forecasts are only
-    stored on promotion, and a candidate with none could not answer. Daily models store at least
-    `stored_forecast_days` (a quarter, what serving reads) even when trained for a shorter horizon."""
-    with engine.connect() as conn:
-        present = conn.scalar(select(StoredForecast.version_id).where(StoredForecast.version_id == version.id).limit(1))
-    if present is not None:
-        return 0
-    horizon = stored_horizon(version.freq, version.horizon, settings.stored_forecast_days)
-    with tempfile.TemporaryDirectory(prefix="salescast-forecasts-") as tmp:
-        model = EnsembleModel.load(registry.fetch(version, Path(tmp) / "model"))
-        return store_forecasts(engine, version, model, horizon)

@@ -17,9 +17,10 @@ from salescast.config import Settings
 from salescast.data.schema import StoredForecast
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.monitoring.alerts import LogAlertSink, WebhookAlertSink
-from salescast.pipeline import PipelineConfig, ensure_stored_forecasts, run_pipeline, stored_horizon
+from salescast.pipeline import PipelineConfig, run_pipeline
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import PRODUCTION, ModelRegistry
+from salescast.serving.stored_forecasts import ensure_stored_forecasts, stored_horizon
 
 FAST = {"lgbm": {"n_estimators": 60}}
 

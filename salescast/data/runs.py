@@ -16,15 +16,13 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
 from salescast.data.database import sqlite_file
+from salescast.data.locks import FileJobLock, JobLock, LockBusyError, PostgresJobLock
 from salescast.data.schema import IngestionRun
-
-if TYPE_CHECKING:
-    from salescast.worker.locks import JobLock
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +33,6 @@ INTERRUPTED_MESSAGE = (
 
 def run_locks(engine: Engine) -> JobLock:
     """The locks that tell a live run from a dead one, for the database `engine` writes to."""
-    # Imported here: the worker's package imports ingestion lazily, and ingestion needs only its locks.
-    from salescast.worker.locks import FileJobLock, PostgresJobLock
-
     if engine.dialect.name == "postgresql":
         return PostgresJobLock(engine.url.render_as_string(hide_password=False))
     database = sqlite_file(engine.url)
@@ -71,7 +66,6 @@ def running_run(engine: Engine, locks: JobLock, **values: Any) -> Iterator[int]:
 
 def mark_interrupted(engine: Engine, locks: JobLock | None = None) -> list[int]:
     """Mark every `running` run whose process is gone as `interrupted`; returns their ids."""
-    from salescast.worker.locks import LockBusyError
 
     with engine.connect() as conn:
         candidates = conn.scalars(select(IngestionRun.id).where(IngestionRun.status == "running")).all()

@@ -65,12 +65,17 @@ def model_factory(name: str, **overrides: Any) -> Callable[[], Forecaster]:
     return lambda: cls(**params)
 
 
+# The ensemble's class by module path, not by import: the ensemble imports this catalog to load its
+# members, and the catalog must not import the ensemble back.
+_ENSEMBLE_CLASS = ("salescast.models.ensemble", "EnsembleModel")
+
+
 def model_class(family: str) -> type[Forecaster]:
     """The class that saved a model of `family` (as written in its manifest)."""
-    from salescast.models.ensemble import EnsembleModel
-
-    if family == EnsembleModel.family:
-        return EnsembleModel
+    if family == "ensemble":
+        module, cls = _ENSEMBLE_CLASS
+        ensemble: type[Forecaster] = getattr(importlib.import_module(module), cls)
+        return ensemble
     if family not in _FAMILY_OF_CLASS:
         raise ConfigurationError(f"unknown model family {family!r}")
     return _load(_FAMILY_OF_CLASS[family])

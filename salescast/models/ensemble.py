@@ -25,6 +25,7 @@ from scipy.optimize import nnls
 from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster
+from salescast.models.catalog import model_class
 from salescast.models.cold_start import cold_start_forecast, recent_levels
 from salescast.models.paths import COLD, FULL, MODEL_METHOD, series_paths, split_by_history
 
@@ -272,8 +273,6 @@ class EnsembleModel(Forecaster):
 
     @classmethod
     def load(cls, folder: Path) -> EnsembleModel:
-        from salescast.models.catalog import model_class
-
         model = super().load(folder)
         model.weights = json.loads((folder / "weights.json").read_text())
         model.members = {

@@ -19,7 +19,6 @@ from salescast.data.database import make_engine, migrate, open_database, schema_
 from salescast.data.schema import ModelVersion
 from salescast.errors import SalescastError, StorageError
 from salescast.monitoring.alerts import Alert, AlertSink, alert_sink
-from salescast.pipeline import ensure_stored_forecasts
 from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore
@@ -28,6 +27,7 @@ from salescast.serving.models import LoadedModels
 from salescast.serving.prediction_log import PredictionLogWriter, make_prediction_log
 from salescast.serving.rate_limit import RateLimiter, make_rate_limiter
 from salescast.serving.routing import PlanHolder
+from salescast.serving.stored_forecasts import ensure_stored_forecasts
 
 log = logging.getLogger("salescast.serving")
 

@@ -2,9 +2,7 @@
 never run the same job at once. The same functions run from `salescast worker`, from cron and as Airflow
 tasks (deploy/airflow)."""
 
-from salescast.worker.cron import cron_trigger
-from salescast.worker.drop import DropSource, LocalDrop, S3Drop, drop_source, ingest_drop
-from salescast.worker.locks import (
+from salescast.data.locks import (
     INGEST_LOCK,
     TRAINING_LOCK,
     FileJobLock,
@@ -14,6 +12,8 @@ from salescast.worker.locks import (
     advisory_key,
     job_lock,
 )
+from salescast.worker.cron import cron_trigger
+from salescast.worker.drop import DropSource, LocalDrop, S3Drop, drop_source, ingest_drop
 from salescast.worker.scheduler import build_scheduler, next_run_times, run_worker
 from salescast.worker.training import Pipeline, pipeline_config, retrain
 

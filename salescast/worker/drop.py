@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from salescast.config import Settings, get_settings
+from salescast.data.locks import INGEST_LOCK, JobLock, LockBusyError, job_lock
 from salescast.errors import ConfigurationError, FileRefusedError, StorageError
-from salescast.worker.locks import INGEST_LOCK, JobLock, LockBusyError, job_lock
 
 # pandas, pyarrow and boto3 load when a job runs, not on import: Airflow imports this module to parse the DAG.
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from salescast.config import Settings, get_settings
-from salescast.worker.locks import TRAINING_LOCK, JobLock, LockBusyError, job_lock
+from salescast.data.locks import TRAINING_LOCK, JobLock, LockBusyError, job_lock
 
 # The pipeline (pandas, LightGBM, statsforecast, ...) loads when a job runs, not on import: Airflow
 # imports this module to parse the DAG.

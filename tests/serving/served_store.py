@@ -19,9 +19,10 @@ from salescast.config import Settings
 from salescast.data.database import make_engine, migrate
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.monitoring.alerts import LogAlertSink
-from salescast.pipeline import PipelineConfig, ensure_stored_forecasts, run_pipeline
+from salescast.pipeline import PipelineConfig, run_pipeline
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import ModelRegistry
+from salescast.serving.stored_forecasts import ensure_stored_forecasts
 from tests.conftest import POSTGRES_ADMIN_URL
 
 FAST = {"lgbm": {"n_estimators": 40}}

@@ -26,11 +26,11 @@ from salescast.data.synthetic import SyntheticConfig
 from salescast.features.frame import DS, SeriesFrame
 from salescast.models.ensemble import EnsembleModel
 from salescast.models.statistical import StatisticalModel
-from salescast.pipeline import store_forecasts
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import ModelRegistry
 from salescast.serving import queries
 from salescast.serving.rankings import PERIOD_DAYS, ensure_rankings, store_rankings
+from salescast.serving.stored_forecasts import store_forecasts
 from tests.serving.catalog_fixtures import generated_sales_frame, register_frame_model
 
 QUARTER = 91
