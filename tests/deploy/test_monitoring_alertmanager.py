@@ -10,7 +10,7 @@ import pytest
 
 from tests.deploy.monitoring_files import ALERTMANAGER_CONFIG, load_yaml, tool
 
-SECRETS = "/etc/alertmanager/secrets/"
+SECRETS = "/run/secrets/"
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
