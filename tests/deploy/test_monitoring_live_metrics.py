@@ -76,7 +76,7 @@ def scrape_after_traffic(template: StoreTemplate, folder: Path) -> str:
 def exported_names(text: str) -> tuple[set[str], set[str]]:
     """(names with samples, names only declared by a `# TYPE` line, with the suffixes their type implies)."""
     sampled = {m[1] for line in text.splitlines() if not line.startswith("#") and (m := _SAMPLE.match(line))}
-    declared = set()
+    declared: set[str] = set()
     for name, kind in _TYPE.findall(text):
         declared.update(name + suffix for suffix in _SUFFIXES.get(kind, ("",)))
     return sampled, declared - sampled
