@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from salescast.errors import ConfigurationError
@@ -75,11 +75,22 @@ class Settings(BaseSettings):
     )
 
     # Alerts
-    alert_url: str = Field(default="log://", description="log://, http(s)://webhook or sns://arn:aws:sns:…")
+    alert_url: str = Field(
+        default="log://",
+        description="log://, http(s)://webhook, slack+https://… (or https://hooks.slack.com/…), pagerduty://[KEY] "
+        "or sns://arn:aws:sns:…",
+    )
     alert_retries: int = Field(default=3, ge=0, description="Webhook retries after the first attempt.")
     alert_backoff_seconds: float = Field(default=1.0, ge=0.0, description="First webhook retry delay; doubles.")
     alert_timeout_seconds: float = Field(default=5.0, gt=0.0, description="Timeout of one webhook request.")
     sns_endpoint_url: str | None = Field(default=None, description="SNS endpoint URL; unset = AWS.")
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 routing key for alert_url pagerduty:// (out of the URL)."
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="PagerDuty events endpoint (https://events.eu.pagerduty.com/v2/enqueue for EU accounts).",
+    )
 
     # Model registry
     model_aliases: str = Field(

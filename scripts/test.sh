@@ -7,6 +7,18 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/services.sh
 
+# promtool and amtool check deploy/monitoring/ (tests/deploy/test_monitoring_*.py): Debian's prometheus and
+# prometheus-alertmanager packages, installed once when missing.
+if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    candidates=$(apt-cache policy prometheus prometheus-alertmanager | grep -c "Candidate: [0-9]" || true)
+    [ "$candidates" -eq 2 ] || { echo "Debian's prometheus packages are not available to apt" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+        prometheus prometheus-alertmanager >/dev/null
+fi
+
 echo "== ruff" && .venv/bin/ruff check salescast tests bench deploy && .venv/bin/ruff format --check salescast tests bench deploy
 echo "== mypy" && .venv/bin/mypy salescast tests bench
 echo "== pytest" && .venv/bin/pytest "$@"

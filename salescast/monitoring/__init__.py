@@ -1,4 +1,4 @@
-"""Monitoring: alert sinks (log, webhook, SNS)."""
+"""Monitoring: alert sinks (log, webhook, Slack, PagerDuty, SNS)."""
 
 from salescast.monitoring.alerts import (
     Alert,
@@ -8,5 +8,16 @@ from salescast.monitoring.alerts import (
     WebhookAlertSink,
     alert_sink,
 )
+from salescast.monitoring.pagerduty import PagerDutyAlertSink
+from salescast.monitoring.slack import SlackAlertSink
 
-__all__ = ["Alert", "AlertSink", "LogAlertSink", "SnsAlertSink", "WebhookAlertSink", "alert_sink"]
+__all__ = [
+    "Alert",
+    "AlertSink",
+    "LogAlertSink",
+    "PagerDutyAlertSink",
+    "SlackAlertSink",
+    "SnsAlertSink",
+    "WebhookAlertSink",
+    "alert_sink",
+]

@@ -1,32 +1,33 @@
 """Alert sinks: where salescast says that something needs a person (a model rejected, drift, a failed job).
 
 `alert_sink` is the one place that maps a URL scheme to a sink: `log://` (the embedded default),
-`http(s)://` webhooks, `sns://arn:aws:sns:…` topics.
+`http(s)://` webhooks, Slack incoming webhooks, PagerDuty Events API v2 and `sns://arn:aws:sns:…` topics.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 import boto3
-import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from salescast.config import Settings
 from salescast.errors import AlertDeliveryError, ConfigurationError
+from salescast.monitoring.http_delivery import RetryPolicy, post_json, redact
+from salescast.monitoring.pagerduty import PagerDutyAlertSink
+from salescast.monitoring.slack import SlackAlertSink, is_slack_webhook
 
 if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
 
 Severity = Literal["info", "warning", "critical"]
+Status = Literal["firing", "resolved"]
 
 _LOG_LEVELS: dict[str, int] = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
 _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}")
@@ -35,17 +36,31 @@ _SNS_SUBJECT_MAX = 100
 
 @dataclass(frozen=True)
 class Alert:
-    """One thing to tell a person; `event` is a dotted name such as `model.rejected`."""
+    """One thing to tell a person; `event` is a dotted name such as `model.rejected`.
+
+    `dedup_key` names an episode (say `drift/demand/beverages`): sinks that keep incidents (PagerDuty) make
+    alerts with the same key one incident, and an alert with `status="resolved"` closes it. Without one,
+    the event name is the key.
+    """
 
     event: str
     severity: Severity
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    status: Status = "firing"
+    dedup_key: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in get_args(Severity):
             raise ConfigurationError(f"alert severity must be one of {get_args(Severity)}, not {self.severity!r}")
+        if self.status not in get_args(Status):
+            raise ConfigurationError(f"alert status must be one of {get_args(Status)}, not {self.status!r}")
+
+    @property
+    def episode(self) -> str:
+        """The key that makes repeated alerts one incident."""
+        return self.dedup_key or self.event
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +69,8 @@ class Alert:
             "summary": self.summary,
             "details": self.details,
             "created_at": self.created_at.isoformat(),
+            "status": self.status,
+            "dedup_key": self.episode,
         }
 
     def to_json(self) -> str:
@@ -78,10 +95,7 @@ class LogAlertSink:
 
 
 class WebhookAlertSink:
-    """POSTs the alert as JSON. Connection errors, 429 and 5xx are retried `retries` times (so at most
-    `retries + 1` attempts) after `backoff_seconds`, doubling each time, or after the server's
-    `Retry-After`; both are capped at `max_delay_seconds`. Any other non-2xx answer fails at once:
-    repeating a request the receiver rejected would only repeat the rejection."""
+    """POSTs the alert as JSON, retrying connection errors, 429 and 5xx (see `http_delivery`)."""
 
     def __init__(
         self,
@@ -92,69 +106,24 @@ class WebhookAlertSink:
         max_delay_seconds: float = 60.0,
     ) -> None:
         if urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"a webhook URL must be http:// or https://, not {_redact(url)!r}")
-        if retries < 0 or backoff_seconds < 0 or timeout <= 0:
-            raise ConfigurationError("webhook retries and backoff must be >= 0 and the timeout > 0")
+            raise ConfigurationError(f"a webhook URL must be http:// or https://, not {redact(url)!r}")
         self.url = url
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self.timeout = timeout
-        self.max_delay_seconds = max_delay_seconds
+        self.policy = RetryPolicy(retries, backoff_seconds, timeout, max_delay_seconds)
+
+    @property
+    def retries(self) -> int:
+        return self.policy.retries
+
+    @property
+    def backoff_seconds(self) -> float:
+        return self.policy.backoff_seconds
+
+    @property
+    def timeout(self) -> float:
+        return self.policy.timeout
 
     def send(self, alert: Alert) -> None:
-        body = alert.to_json().encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": "salescast-alerts"}
-        target = _redact(self.url)
-        failure = ""
-        with httpx.Client(timeout=self.timeout) as client:
-            for attempt in range(self.retries + 1):
-                retry_after: float | None = None
-                try:
-                    response = client.post(self.url, content=body, headers=headers)
-                except httpx.TransportError as exc:
-                    failure = f"{type(exc).__name__}: {exc}"
-                else:
-                    if response.is_success:
-                        return
-                    failure = f"HTTP {response.status_code}"
-                    if not _is_retryable(response.status_code):
-                        raise AlertDeliveryError(f"webhook {target} refused alert {alert.event}: {failure}")
-                    retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                if attempt < self.retries:
-                    delay = retry_after if retry_after is not None else self.backoff_seconds * 2**attempt
-                    time.sleep(min(delay, self.max_delay_seconds))
-        raise AlertDeliveryError(
-            f"webhook {target} did not take alert {alert.event} after {self.retries + 1} attempts: {failure}"
-        )
-
-
-def _is_retryable(status: int) -> bool:
-    # 501 says the server will never handle this request; the rest of 5xx and 429 are about right now.
-    return status == 429 or (500 <= status < 600 and status != 501)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _redact(url: str) -> str:
-    """scheme://host[:port] only: webhook paths and queries often carry the secret token."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+        post_json(self.url, alert.to_json().encode("utf-8"), self.policy, "webhook", alert.event)
 
 
 class SnsAlertSink:
@@ -191,17 +160,34 @@ def sns_subject(alert: Alert) -> str:
 
 
 def alert_sink(url: str, settings: Settings) -> AlertSink:
-    """The sink a URL names: empty or `log://`, `http(s)://…`, or `sns://arn:aws:sns:REGION:ACCOUNT:TOPIC`."""
+    """The sink a URL names (the one place that reads the scheme):
+
+    - empty or `log://`: the `salescast.alerts` logger;
+    - `slack+https://…` (or `slack+http://…`), and any `https://hooks.slack.com/…`: a Slack incoming webhook;
+      the prefix names a Slack-compatible receiver that is not on hooks.slack.com;
+    - `http(s)://…`: a JSON webhook;
+    - `pagerduty://ROUTING_KEY`, or `pagerduty://` with `pagerduty_routing_key` set: PagerDuty Events API v2
+      at `pagerduty_events_url`;
+    - `sns://arn:aws:sns:REGION:ACCOUNT:TOPIC`: an SNS topic.
+    """
     if url in ("", "log://"):
         return LogAlertSink()
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    policy = RetryPolicy(settings.alert_retries, settings.alert_backoff_seconds, settings.alert_timeout_seconds)
+    if scheme in ("slack+http", "slack+https"):
+        return SlackAlertSink(url.split("+", 1)[1], policy)
     if scheme in ("http", "https"):
-        return WebhookAlertSink(
-            url,
-            retries=settings.alert_retries,
-            backoff_seconds=settings.alert_backoff_seconds,
-            timeout=settings.alert_timeout_seconds,
-        )
+        if is_slack_webhook(url):
+            return SlackAlertSink(url, policy)
+        return WebhookAlertSink(url, policy.retries, policy.backoff_seconds, policy.timeout)
+    if scheme == "pagerduty":
+        configured = settings.pagerduty_routing_key.get_secret_value() if settings.pagerduty_routing_key else ""
+        routing_key = url.split("://", 1)[1] or configured
+        if not routing_key:
+            raise ConfigurationError(
+                "pagerduty:// needs a routing key: pagerduty://ROUTING_KEY or SALESCAST_PAGERDUTY_ROUTING_KEY"
+            )
+        return PagerDutyAlertSink(routing_key, settings.pagerduty_events_url, policy)
     if scheme == "sns":
         arn = url.split("://", 1)[1]
         match = _SNS_ARN.fullmatch(arn)
@@ -213,4 +199,6 @@ def alert_sink(url: str, settings: Settings) -> AlertSink:
         client = boto3.client("sns", region_name=match["region"], endpoint_url=settings.sns_endpoint_url)
         return SnsAlertSink(arn, client)
     shown = f"{scheme}://…" if scheme else url
-    raise ConfigurationError(f"unsupported alert URL {shown!r}: use log://, http(s)://… or sns://arn:aws:sns:…")
+    raise ConfigurationError(
+        f"unsupported alert URL {shown!r}: use log://, http(s)://…, slack+https://…, pagerduty://… or sns://arn:aws:sns:…"
+    )

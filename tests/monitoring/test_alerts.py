@@ -5,11 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -26,6 +22,7 @@ from salescast.monitoring.alerts import (
     sns_subject,
 )
 from tests.conftest import free_port
+from tests.monitoring.conftest import Receiver
 from tests.registry.conftest import REGION, reset_moto, running_moto_server
 
 ALERT = Alert(
@@ -35,50 +32,6 @@ ALERT = Alert(
     details={"model": "demand", "version": 4, "wape": 0.31, "baseline_wape": 0.27},
     created_at=dt.datetime(2026, 3, 1, 6, 30, tzinfo=dt.UTC),
 )
-
-
-@dataclass
-class Receiver:
-    """An HTTP server that answers POSTs from a script of (status, headers) and records what it got."""
-
-    url: str
-    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-
-    def answer(self, *responses: int | tuple[int, dict[str, str]]) -> None:
-        self.script = [r if isinstance(r, tuple) else (r, {}) for r in responses]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.received.append((dict(self.headers.items()), body))
-            state.times.append(time.monotonic())
-            # The last scripted answer repeats: "always 500" is a script of one.
-            status, headers = state.script.pop(0) if len(state.script) > 1 else state.script[0]
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # keep pytest's output for failures
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/secret-token"
-    state.answer(200)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 def webhook(url: str, retries: int = 3) -> WebhookAlertSink:
@@ -99,6 +52,8 @@ def test_webhook_posts_the_alert_as_json(receiver: Receiver) -> None:
         "summary": "demand v4 is worse than production on WAPE",
         "details": {"model": "demand", "version": 4, "wape": 0.31, "baseline_wape": 0.27},
         "created_at": "2026-03-01T06:30:00+00:00",
+        "status": "firing",
+        "dedup_key": "model.rejected",
     }
 
 
