@@ -6,12 +6,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import boto3
@@ -19,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from salescast.config import Settings
 from salescast.errors import AlertDeliveryError, ConfigurationError
+from salescast.monitoring.alert import Alert, Severity, Status
 from salescast.monitoring.http_delivery import RetryPolicy, post_json, redact
 from salescast.monitoring.pagerduty import PagerDutyAlertSink
 from salescast.monitoring.slack import SlackAlertSink, is_slack_webhook
@@ -26,56 +24,9 @@ from salescast.monitoring.slack import SlackAlertSink, is_slack_webhook
 if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
 
-Severity = Literal["info", "warning", "critical"]
-Status = Literal["firing", "resolved"]
-
 _LOG_LEVELS: dict[str, int] = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
 _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}")
 _SNS_SUBJECT_MAX = 100
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One thing to tell a person; `event` is a dotted name such as `model.rejected`.
-
-    `dedup_key` names an episode (say `drift/demand/beverages`): sinks that keep incidents (PagerDuty) make
-    alerts with the same key one incident, and an alert with `status="resolved"` closes it. Without one,
-    the event name is the key.
-    """
-
-    event: str
-    severity: Severity
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    status: Status = "firing"
-    dedup_key: str = ""
-
-    def __post_init__(self) -> None:
-        if self.severity not in get_args(Severity):
-            raise ConfigurationError(f"alert severity must be one of {get_args(Severity)}, not {self.severity!r}")
-        if self.status not in get_args(Status):
-            raise ConfigurationError(f"alert status must be one of {get_args(Status)}, not {self.status!r}")
-
-    @property
-    def episode(self) -> str:
-        """The key that makes repeated alerts one incident."""
-        return self.dedup_key or self.event
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "severity": self.severity,
-            "summary": self.summary,
-            "details": self.details,
-            "created_at": self.created_at.isoformat(),
-            "status": self.status,
-            "dedup_key": self.episode,
-        }
-
-    def to_json(self) -> str:
-        # default=str: details often hold dates, paths or numpy scalars, and an alert must never fail to render.
-        return json.dumps(self.to_dict(), sort_keys=True, default=str, ensure_ascii=False)
 
 
 class AlertSink(Protocol):
@@ -202,3 +153,18 @@ def alert_sink(url: str, settings: Settings) -> AlertSink:
     raise ConfigurationError(
         f"unsupported alert URL {shown!r}: use log://, http(s)://…, slack+https://…, pagerduty://… or sns://arn:aws:sns:…"
     )
+
+
+# Alert, Severity and Status live in monitoring/alert (the sinks' modules import them without importing
+# this chooser); callers keep importing them from here with the sinks.
+__all__ = [
+    "Alert",
+    "AlertSink",
+    "LogAlertSink",
+    "Severity",
+    "SnsAlertSink",
+    "Status",
+    "WebhookAlertSink",
+    "alert_sink",
+    "sns_subject",
+]

@@ -11,7 +11,7 @@ from salescast.errors import ConfigurationError
 from salescast.monitoring.http_delivery import RetryPolicy, post_json
 
 if TYPE_CHECKING:
-    from salescast.monitoring.alerts import Alert
+    from salescast.monitoring.alert import Alert
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _SUMMARY_MAX = 1024  # PagerDuty truncates beyond; cut ourselves so the end says so

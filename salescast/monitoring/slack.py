@@ -10,7 +10,7 @@ from salescast.errors import ConfigurationError
 from salescast.monitoring.http_delivery import RetryPolicy, post_json, redact
 
 if TYPE_CHECKING:
-    from salescast.monitoring.alerts import Alert
+    from salescast.monitoring.alert import Alert
 
 SLACK_WEBHOOK_HOST = "hooks.slack.com"
 # Block Kit limits: a header's text, a section's text, a field's text, fields per section.
