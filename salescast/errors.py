@@ -51,6 +51,11 @@ class ArtifactIntegrityError(SalescastError):
     exit_code = 6
     http_status = 409
 
+    def __init__(self, message: str, *, public: bool = False) -> None:
+        super().__init__(message)
+        # True when the message names versions only (no location, no checksums) and may reach a caller.
+        self.public = public
+
 
 class ModelUnavailableError(SalescastError):
     """A model version cannot serve: its artifact is missing or fails its check. The message names the

@@ -278,7 +278,8 @@ class ModelRegistry:
                 logger.error("registry.artifact_refused %s v%s as %s: %s", name, version, alias, exc)
                 raise ArtifactIntegrityError(
                     f"{name} v{version} cannot be {alias}: its artifact is corrupt or was replaced (it does not "
-                    f"match the checksum recorded when it was registered); {alias} was not moved"
+                    f"match the checksum recorded when it was registered); {alias} was not moved",
+                    public=True,
                 ) from exc
             except ArtifactNotFoundError as exc:
                 logger.error("registry.artifact_missing %s v%s as %s: %s", name, version, alias, exc)

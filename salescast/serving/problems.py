@@ -96,7 +96,7 @@ def problem_for(exc: SalescastError, path: str) -> Response:
     elif isinstance(exc, AuthenticationError):
         headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
     detail = str(exc)
-    if isinstance(exc, ArtifactIntegrityError):
+    if isinstance(exc, ArtifactIntegrityError) and not exc.public:
         # Its message names the artifact's location and checksums: for the log, not for a caller.
         log.error("artifact.integrity", extra={"error": type(exc).__name__, "detail": detail})
         detail = "a model artifact failed its integrity check; the request id names it in the server's log"
