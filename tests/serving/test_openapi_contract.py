@@ -54,8 +54,11 @@ def with_product(pair: tuple[Any, str]) -> Any:
 
 
 def check_operation(cases: Any, headers: dict[str, str], excluded: list[Any]) -> None:
+    # Derandomized: the same examples on every run, so that CI judges the code, not the draw. A random draw
+    # once sent a negative-mode request whose invalid parts its serializer had dropped (schemathesis then
+    # reported the valid request's 200 as "schema-violating request accepted").
     @given(case=cases)
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
     def keeps_contract(case: Any) -> None:
         case.call_and_validate(headers=headers, excluded_checks=excluded)
 
