@@ -1,0 +1,39 @@
+variable "name" {
+  description = "Prefix of every bucket name, e.g. salescast-dev-123456789012 (bucket names are global)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for SSE-KMS on the artifacts and data lake buckets."
+  type        = string
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` empty the buckets (dev and the local simulator only)."
+  type        = bool
+  default     = false
+}
+
+variable "artifact_noncurrent_days" {
+  description = "Days an overwritten or deleted artifact version is kept (restores and rollbacks read them)."
+  type        = number
+  default     = 90
+}
+
+variable "data_lake_ia_days" {
+  description = "Days before data lake objects move to Standard-IA."
+  type        = number
+  default     = 30
+}
+
+variable "data_lake_glacier_days" {
+  description = "Days before data lake objects move to Glacier Instant Retrieval."
+  type        = number
+  default     = 180
+}
+
+variable "log_retention_days" {
+  description = "Days S3 and ALB access logs are kept."
+  type        = number
+  default     = 365
+}
