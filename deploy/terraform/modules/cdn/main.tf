@@ -38,7 +38,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "site" {
   rule {
     id     = "old-versions"
     status = "Enabled"
-    filter {}
+    filter {
+      prefix = "" # every object (AWS answers an empty filter as this one)
+    }
     noncurrent_version_expiration {
       noncurrent_days = 30
     }

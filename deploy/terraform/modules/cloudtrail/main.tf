@@ -45,7 +45,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "trail" {
   rule {
     id     = "expire"
     status = "Enabled"
-    filter {}
+    filter {
+      prefix = "" # every object (AWS answers an empty filter as this one)
+    }
     expiration {
       days = var.retention_days
     }

@@ -7,7 +7,7 @@ data "aws_partition" "current" {}
 data "aws_iam_policy_document" "key" {
   # checkov:skip=CKV_AWS_109: a key policy's "*" resource is this key only; the account-root statement is AWS's default that lets IAM policies govern the key
   # checkov:skip=CKV_AWS_111: as above: key policies have no other resource to name
-  # checkov:skip=CKV_AWS_356: as above
+  # checkov:skip=CKV_AWS_356: a key policy names its own key as "*"; there is no narrower resource
   # The account administers the key through IAM policies (AWS's default key policy).
   statement {
     sid       = "AccountAdministers"

@@ -57,11 +57,14 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  count  = var.lifecycle_rules ? 1 : 0
   bucket = aws_s3_bucket.logs.id
   rule {
     id     = "expire-logs"
     status = "Enabled"
-    filter {}
+    filter {
+      prefix = "" # every object (AWS answers an empty filter as this one)
+    }
     expiration {
       days = var.log_retention_days
     }
@@ -85,9 +88,11 @@ data "aws_iam_policy_document" "logs" {
     }
   }
   statement {
+    # The whole bucket as the resource (AWS's documented form); the condition limits the writers to the
+    # account's two source buckets, whose target prefixes are s3/NAME/.
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -97,20 +102,28 @@ data "aws_iam_policy_document" "logs" {
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
     }
-  }
-  statement {
-    sid       = "TlsOnly"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
     condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [for b in local.kms_buckets : "arn:${data.aws_partition.current.partition}:s3:::${b}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.require_tls ? ["TlsOnly"] : []
+    content {
+      sid       = statement.value
+      effect    = "Deny"
+      actions   = ["s3:*"]
+      resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "Bool"
+        variable = "aws:SecureTransport"
+        values   = ["false"]
+      }
     }
   }
 }
@@ -173,14 +186,19 @@ resource "aws_s3_bucket_logging" "this" {
   bucket        = each.value.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3/${each.key}/"
+  # S3 refuses a logging target whose policy does not yet let the logging service write.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  count  = var.lifecycle_rules ? 1 : 0
   bucket = aws_s3_bucket.this["artifacts"].id
   rule {
     id     = "expire-old-artifact-versions"
     status = "Enabled"
-    filter {}
+    filter {
+      prefix = "" # every object (AWS answers an empty filter as this one)
+    }
     noncurrent_version_expiration {
       noncurrent_days = var.artifact_noncurrent_days
     }
@@ -192,11 +210,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "data_lake" {
+  count  = var.lifecycle_rules ? 1 : 0
   bucket = aws_s3_bucket.this["data_lake"].id
   rule {
     id     = "tier-by-age"
     status = "Enabled"
-    filter {}
+    filter {
+      prefix = "" # every object (AWS answers an empty filter as this one)
+    }
     transition {
       days          = var.data_lake_ia_days
       storage_class = "STANDARD_IA"
@@ -216,7 +237,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "data_lake" {
 }
 
 data "aws_iam_policy_document" "tls_only" {
-  for_each = aws_s3_bucket.this
+  for_each = var.require_tls ? aws_s3_bucket.this : {}
   statement {
     sid       = "TlsOnly"
     effect    = "Deny"
@@ -235,7 +256,7 @@ data "aws_iam_policy_document" "tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each   = aws_s3_bucket.this
+  for_each   = var.require_tls ? aws_s3_bucket.this : {}
   bucket     = each.value.id
   policy     = data.aws_iam_policy_document.tls_only[each.key].json
   depends_on = [aws_s3_bucket_public_access_block.this]

@@ -37,3 +37,15 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "lifecycle_rules" {
+  description = "Create the lifecycle rules. Off only in local-sim: the simulator answers them in a form the provider waits about a minute on before it gives up checking."
+  type        = bool
+  default     = true
+}
+
+variable "require_tls" {
+  description = "Deny every request to the buckets that does not use TLS. Off only in local-sim, whose simulator speaks plain HTTP on 127.0.0.1 and enforces bucket policies."
+  type        = bool
+  default     = true
+}
