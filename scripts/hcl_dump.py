@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hcl2  # python-hcl2 >= 8
 
+META_ARGUMENTS = {"source", "count", "for_each", "providers", "depends_on", "version"}
 OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
 
 
@@ -33,7 +34,7 @@ def folder(path: Path) -> dict[str, object]:
             for name, body in block.items():
                 modules[_unquote(name)] = {
                     "source": body.get("source"),
-                    "arguments": sorted(k for k in body if k not in {"source", "count", "for_each", "providers", "depends_on"}),
+                    "arguments": sorted(k for k in body if k not in META_ARGUMENTS),
                 }
     return {"variables": variables, "modules": modules}
 

@@ -57,6 +57,16 @@ def test_an_unwired_module_and_a_missing_variable_are_reported(tmp_path: Path) -
     ]
 
 
+def test_each_environment_sets_every_required_root_variable_and_no_unknown_one() -> None:
+    variables = terraform_config()["."]["variables"]
+    required = {name for name, spec in variables.items() if spec["required"]}
+    for env in ("dev", "prod"):
+        text = (TERRAFORM_DIR / "envs" / f"{env}.tfvars").read_text()
+        assigned = set(re.findall(r"^(\w+)\s*=", text, re.M))
+        assert required - assigned == set(), f"envs/{env}.tfvars misses {sorted(required - assigned)}"
+        assert assigned - set(variables) == set(), f"envs/{env}.tfvars sets unknown {sorted(assigned - set(variables))}"
+
+
 def test_terraform_fmt_check(tmp_path: Path) -> None:
     binary = terraform()
     run([binary, "fmt", "-check", "-recursive", "-diff", TERRAFORM_DIR], env=terraform_env(tmp_path))
