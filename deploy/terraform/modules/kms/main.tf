@@ -19,7 +19,23 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
-  # Services that encrypt on the account's behalf and cannot use an IAM role of ours.
+  # CloudWatch Logs encrypts the log groups; its requests carry the log group in the encryption context.
+  statement {
+    sid       = "LogsEncrypt"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:*"]
+    }
+  }
+
+  # Services that encrypt or publish on the account's behalf and say which account they act for.
   statement {
     sid       = "ServicesEncrypt"
     actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -27,9 +43,7 @@ data "aws_iam_policy_document" "key" {
     principals {
       type = "Service"
       identifiers = [
-        "logs.${data.aws_region.current.name}.amazonaws.com",
         "sns.amazonaws.com",
-        "cloudwatch.amazonaws.com",
         "budgets.amazonaws.com",
         "cloudtrail.amazonaws.com",
         "cloudfront.amazonaws.com",
@@ -39,6 +53,18 @@ data "aws_iam_policy_document" "key" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  # CloudWatch alarms publishing to the encrypted alerts topic: AWS's documented key policy for this has no
+  # source condition (alarm actions do not send one), so decrypt and data keys only.
+  statement {
+    sid       = "AlarmsPublishToEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
 }
