@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, starts PostgreSQL and Redis if they are down, then
 # runs the linters, the type checker and the whole test suite against the real services.
+# The deploy tests (tests/deploy) also use terraform and the provider mirror where the machine has them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
+bash scripts/deploy-tools.sh   # the deploy tests' linters into .tools/ (skipped when already there)
 bash scripts/services.sh
 
 # promtool and amtool check deploy/monitoring/ (tests/deploy/test_monitoring_*.py): Debian's prometheus and
