@@ -88,14 +88,24 @@ def test_a_service_naming_a_missing_target_is_reported() -> None:
 
 def test_the_stack_has_what_the_issue_asks_for() -> None:
     services = load_compose()["services"]
-    assert {"api", "worker", "proxy", "postgres", "redis", "minio", "minio-init", "prometheus", "grafana"} <= set(
-        services
-    )
+    assert {
+        "api",
+        "worker",
+        "proxy",
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    } <= set(services)
     assert services["api"]["deploy"]["replicas"] == 2
     assert services["api"]["build"]["target"] == "api" and services["worker"]["build"]["target"] == "worker"
     prometheus_mounts = {v.split(":")[0] for v in services["prometheus"]["volumes"]}
-    assert {"./monitoring/prometheus/prometheus.yml", "./monitoring/prometheus/rules"} <= prometheus_mounts
-    assert any(v.startswith("./monitoring/grafana:") for v in services["grafana"]["volumes"])
+    assert "./monitoring/prometheus" in prometheus_mounts  # prometheus.yml with rules/ beside it
+    grafana_mounts = {v.split(":")[0] for v in services["grafana"]["volumes"]}
+    assert {"./monitoring/grafana/provisioning", "./monitoring/grafana/dashboards"} <= grafana_mounts
 
 
 def test_salescast_settings_come_from_the_environment_and_are_real_settings() -> None:

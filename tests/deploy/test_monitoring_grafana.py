@@ -1,4 +1,4 @@
-"""deploy/monitoring/grafana and compose.yml: every panel query is PromQL that promtool parses, panels use the
+"""deploy/monitoring/grafana and the compose stack: every panel query is PromQL that promtool parses, panels use the
 provisioned datasource, and the files point at each other (mount paths, service names, ports)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.deploy.monitoring_files import (
     tool,
 )
 
-COMPOSE = MONITORING / "compose.yml"
+COMPOSE = MONITORING.parent / "compose.yaml"  # the stack that runs the monitoring beside the API
 DATASOURCES = MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = MONITORING / "grafana" / "provisioning" / "dashboards" / "salescast.yml"
 
@@ -66,7 +66,7 @@ def test_compose_mounts_what_the_configs_expect() -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
-                assert (MONITORING / source).exists(), volume
+                assert (COMPOSE.parent / source).exists(), volume
 
     def mount_target(service: str, source: str) -> str:
         [volume] = [v for v in services[service]["volumes"] if v.split(":")[0] == source]
@@ -79,14 +79,14 @@ def test_compose_mounts_what_the_configs_expect() -> None:
         "alertmanager" in services
         and "--config.file=/etc/alertmanager/alertmanager.yml" in (services["alertmanager"]["command"])
     )
-    assert mount_target("alertmanager", "./alertmanager") == "/etc/alertmanager"
-    assert mount_target("prometheus", "./prometheus") == "/etc/prometheus"
+    assert mount_target("alertmanager", "./monitoring/alertmanager") == "/etc/alertmanager"
+    assert mount_target("prometheus", "./monitoring/prometheus") == "/etc/prometheus"
     [source] = load_yaml(DATASOURCES)["datasources"]
     assert urlsplit(source["url"]).netloc == "prometheus:9090"
     # Grafana: provisioning where Grafana reads it, dashboards where the provider looks.
-    assert mount_target("grafana", "./grafana/provisioning") == "/etc/grafana/provisioning"
+    assert mount_target("grafana", "./monitoring/grafana/provisioning") == "/etc/grafana/provisioning"
     [provider] = load_yaml(PROVIDERS)["providers"]
-    assert mount_target("grafana", "./grafana/dashboards") == provider["options"]["path"]
+    assert mount_target("grafana", "./monitoring/grafana/dashboards") == provider["options"]["path"]
     # Alertmanager's secret files are the compose secrets, mounted under /run/secrets/.
     assert set(services["alertmanager"]["secrets"]) == set(load_yaml(COMPOSE)["secrets"])
     alertmanager_text = (MONITORING / "alertmanager" / "alertmanager.yml").read_text()
