@@ -35,7 +35,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from bench.accuracy import DataSet, build_au, build_m5, build_superstore, build_synthetic
+from bench.accuracy import DataSet, build_m5
+from bench.accuracy import build as build_accuracy_data_set
 from bench.common import SHARED_DATA
 from salescast.features.frame import ID, SeriesFrame, prepare
 from salescast.models.catalog import family_params, model_factory
@@ -94,26 +95,26 @@ def build_messy(seed: int) -> DataSet:
 
 
 def build(name: str, args: argparse.Namespace) -> DataSet | None:
-    if name == "synthetic":
-        return build_synthetic(args.synthetic_series, 1096, 1)
+    """The data sets of bench/accuracy.py (synthetic with seed 1, Superstore weekly with a 13-week
+    horizon, every M5 series) and this benchmark's own two: M5 weekly and the messy weekly file."""
     if name == "messy":
         return build_messy(3)
-    paths = {
-        "m5": args.data_dir / "m5_sample",
-        "m5w": args.data_dir / "m5_sample",
-        "superstore": args.data_dir / "superstore" / "sample_superstore.csv",
-        "au": args.data_dir / "au_monthly_sales" / "au_monthly_sales.csv",
-    }
-    if not paths[name].exists():
-        print(f"note: skipping {name}: {paths[name]} not found", file=sys.stderr)
-        return None
-    if name == "m5":
-        return build_m5(paths[name], None)
     if name == "m5w":
-        return build_m5_weekly(paths[name])
-    if name == "superstore":
-        return build_superstore(paths[name], "weekly", 13)
-    return build_au(paths[name])
+        folder = args.data_dir / "m5_sample"
+        if not folder.exists():
+            print(f"note: skipping {name}: {folder} not found", file=sys.stderr)
+            return None
+        return build_m5_weekly(folder)
+    shared = argparse.Namespace(
+        data_dir=args.data_dir,
+        synthetic_series=args.synthetic_series,
+        synthetic_days=1096,
+        seed=1,
+        m5_series=None,
+        superstore="weekly",
+        weekly_horizon=13,
+    )
+    return build_accuracy_data_set(name, shared)
 
 
 def families_for(frame: SeriesFrame, skipped: set[str]) -> list[str]:
