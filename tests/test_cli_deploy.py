@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +107,25 @@ def test_a_split_is_promoted_and_a_shadow_stopped_from_the_command_line(registry
 
     bad = runner.invoke(app, ["deploy", "start", NAME, "1", "--steps", "a,b"])
     assert bad.exit_code == 2 and "--steps expects shares" in bad.output
+
+
+def test_deploy_status_as_json_and_csv(registry: ModelRegistry) -> None:
+    runner = CliRunner()
+    started = runner.invoke(app, ["deploy", "start", NAME, "2", "--strategy", "canary", "--bake", "600"])
+    assert started.exit_code == 0, started.output
+
+    as_json = runner.invoke(app, ["deploy", "status", NAME, "--format", "json"])
+    as_csv = runner.invoke(app, ["deploy", "status", NAME, "--format", "csv"])
+
+    assert as_json.exit_code == 0, as_json.output
+    status = json.loads(as_json.stdout)
+    assert (status["name"], status["strategy"], status["status"], status["actor"]) == (NAME, "canary", "active", "cli")
+    assert (status["baseline_version"], status["candidate_version"], status["step"]) == (1, 2, 1)
+    assert status["share"] == pytest.approx(0.1) and status["steps"] == pytest.approx([0.1, 1.0])
+    assert 590 < status["bake_seconds_left"] <= 600
+    assert (status["health"], status["health_reason"]) == ("insufficient", "0 of 20 candidate requests so far")
+    assert dt.datetime.fromisoformat(status["started"]).utcoffset() == dt.timedelta(0)
+    assert as_csv.exit_code == 0, as_csv.output
+    (row,) = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert (row["id"], row["strategy"], row["steps"]) == (str(status["id"]), "canary", "0.1,1.0")
+    assert row["health"] == "insufficient"
