@@ -34,7 +34,7 @@ from salescast.models.ensemble import (
     robust_weights,
     shrunk,
 )
-from salescast.models.paths import FULL, default_min_history, path_counts, series_paths
+from salescast.models.paths import FULL, default_min_history, path_counts, series_paths, split_by_history
 from salescast.training.backtest import BacktestResult, BacktestSpec, cutoffs_of, run_backtest
 from salescast.training.hierarchy import Method, hierarchy_levels, level_scales, reconciliation_report
 from salescast.training.metrics import evaluate, series_scales
@@ -258,7 +258,7 @@ def train(
     # The model to keep: every family refit on all history; weights and intervals from all windows.
     started = time.perf_counter()
     final_weights = fixed_weights or robust_weights(results, members, weight_method).weights
-    established = frame.subset(frame.lengths().index[frame.lengths() >= min_history].to_numpy())
+    established, _ = split_by_history(frame, min_history)
     fitted: dict[str, Forecaster] = {}
     for name in members:
         if progress:
