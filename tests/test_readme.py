@@ -3,6 +3,7 @@ runs as written on a temporary home (a SQLite file and a local artifact folder i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -89,10 +90,8 @@ def _run(code: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedPr
         stdout, stderr = process.communicate()
         pytest.fail(f"README block timed out:\n{code}\n{stdout}\n{stderr}")
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 

@@ -48,10 +48,8 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        if default is PydanticUndefined or default is None or default == "":
-            shown = "unset"
-        else:
-            shown = f"`{default}`"
+        unset = default is PydanticUndefined or default is None or default == ""
+        shown = "unset" if unset else f"`{default}`"
         rows.append(f"| `SALESCAST_{name.upper()}` | {_cell(shown)} | {_cell(field.description or '')} |")
     return "\n".join(rows)
 
