@@ -83,7 +83,10 @@ def train(
     out: Annotated[
         Path | None, typer.Option(help="Write the hold-out predictions here (.csv or .parquet), as backtest --out")
     ] = None,
-    model_dir: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the trained model (default: a new folder under SALESCAST_HOME/models)"),
+    ] = None,
     reconcile: Annotated[
         str | None,
         typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
