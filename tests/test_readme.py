@@ -55,8 +55,8 @@ def test_the_readme_is_a_short_front_door_whose_links_lead_somewhere() -> None:
 
     assert len(text.encode()) < 10_000
     assert missing == []
-    assert "bash scripts/test.sh" in text or "./scripts/test.sh" in text
-    assert "./scripts/demo.sh" in text
+    assert "bash scripts/test.sh" in text
+    assert "bash scripts/demo.sh" in text
 
 
 def _tour_environment(home: Path) -> dict[str, str]:
