@@ -20,7 +20,9 @@ __all__ = ["app", "console", "format_metric", "main"]
 app = typer.Typer(
     help="Forecast product sales and run the forecasting models in production: load sales files, train and "
     "backtest models, keep versions in a registry, roll them out and serve forecasts over HTTP.",
-    epilog="Example: salescast init && salescast generate --out sales.csv && salescast ingest sales.csv",
+    epilog="Example, from nothing to a served model: salescast init && salescast generate --out sales.csv && "
+    "salescast ingest sales.csv && salescast pipeline run && salescast serve. Every command's --help ends with "
+    "an example of its own.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from salescast.cli.output import FormatOption, OutputFormat, console, emit, errors, numbers, print_table
+from salescast.cli.output import FormatOption, OutputFormat, console, emit, numbers, print_table
 from salescast.cli.services import open_engine
 from salescast.config import NegativeSalesPolicy, get_settings
 from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
@@ -94,8 +94,7 @@ def ingest(
 
     Example: salescast ingest sales.csv --map units=qty --date-format %d/%m/%Y
     """
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from salescast.cli.progress import expected_rows, rows_bar, shows_progress
     from salescast.data.ingest import ingest_file
 
     settings = get_settings()
@@ -109,18 +108,9 @@ def ingest(
         updates["aggregate"] = aggregate
     spec = spec.model_copy(update=updates)
     engine = open_engine(settings)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
-    ) as progress:
-        task = progress.add_task(f"loading {file.name}", total=None)
-        report = ingest_file(
-            engine,
-            file,
-            spec,
-            settings,
-            preset=preset,
-            progress=lambda rows: progress.update(task, description=f"loading {file.name}: {rows:,} rows read"),
-        )
+    total = expected_rows(file, spec.layout == "long") if shows_progress() else None
+    with rows_bar(f"loading {file.name}", total) as rows_read:
+        report = ingest_file(engine, file, spec, settings, preset=preset, progress=rows_read)
     _print_ingest_report(report, show)
 
 
