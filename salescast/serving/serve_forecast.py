@@ -20,7 +20,7 @@ from salescast.errors import ModelUnavailableError, SalescastError
 from salescast.monitoring.logging import request_id_var
 from salescast.serving.cache import cache_key
 from salescast.serving.encoding import encode, json_response
-from salescast.serving.prediction_log import PredictionRecord, Variant
+from salescast.serving.prediction_log.writer import PredictionRecord, Variant
 from salescast.serving.problems import http_status_of
 from salescast.serving.routing import Routed, ServedVersion, TrafficPlan
 from salescast.serving.security import Caller

@@ -24,7 +24,7 @@ from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore
 from salescast.serving.cache import ResponseCache, make_cache
 from salescast.serving.models import LoadedModels
-from salescast.serving.prediction_log import PredictionLogWriter, make_prediction_log
+from salescast.serving.prediction_log.writer import PredictionLogWriter, make_prediction_log
 from salescast.serving.rate_limit import RateLimiter, make_rate_limiter
 from salescast.serving.routing import PlanHolder
 from salescast.serving.stored_forecasts import ensure_stored_forecasts
