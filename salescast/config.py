@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default="",
         description="SQLAlchemy URL: sqlite:///path.db (default under home) or postgresql+psycopg://…",
     )
+    database_read_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of a read-only replica the API's read routes query; empty = database_url. "
+        "Writes (keys, prediction log, alias moves, stored forecasts) always go to database_url.",
+    )
     artifact_uri: str = Field(default="", description="file://folder (default under home) or s3://bucket/prefix")
     redis_url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process cache")
     compute_url: str = Field(
