@@ -6,77 +6,23 @@ from the in-process fallbacks."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 from pydantic import SecretStr
 
 from salescast.config import Settings
 from salescast.serving.cache import CacheUnavailableError, RedisCacheBackend, make_cache
 from salescast.serving.rate_limit import FallbackRateLimiter, RateLimiterUnavailableError, make_rate_limiter
-from tests.conftest import free_port
+from tests.serving.redis_servers import PASSWORD, PasswordRedis, password_redis
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "elasticache-auth-token-0123456789"
-REDIS_SERVER = "/usr/bin/redis-server"
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@dataclass
-class PasswordRedis:
-    url: str  # without the password: the settings carry it
-    client: redis.Redis
-
-
-@contextmanager
-def password_redis(*extra: str, client_options: dict[str, Any] | None = None, url: str = "") -> Iterator[PasswordRedis]:
-    """A redis-server of this test alone that wants PASSWORD; `extra` arguments (TLS) go to it as given."""
-    port = free_port()
-    plain = ["--port", str(port)] if not extra else ["--port", "0", "--tls-port", str(port)]
-    process = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            *plain,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            PASSWORD,
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    options: dict[str, Any] = {"host": "127.0.0.1", "port": port, "password": PASSWORD, "socket_connect_timeout": 0.5}
-    client = redis.Redis(**options, **(client_options or {}))
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start on port {port}") from None
-                time.sleep(0.05)
-        yield PasswordRedis(url or f"redis://127.0.0.1:{port}/0", client)
-    finally:
-        client.close()
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -199,7 +145,7 @@ async def test_rediss_with_the_auth_token_over_tls(tmp_path: Path) -> None:
         "--tls-auth-clients",
         "no",
     ]
-    with password_redis(*tls, client_options={"ssl": True, "ssl_ca_certs": str(ca)}) as server:
+    with password_redis(tls=tls, client_options={"ssl": True, "ssl_ca_certs": str(ca)}) as server:
         port = server.client.connection_pool.connection_kwargs["port"]
         # ElastiCache's certificate chains to a public CA the system trusts; this one names its own.
         url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
