@@ -61,7 +61,7 @@ def restore(
 
     Example: SALESCAST_DATABASE_URL=postgresql+psycopg://…/salescast salescast restore --from ./backup-2026-12-06
     """
-    from salescast.registry.backup import restore_from
+    from salescast.registry.restore import restore_from
 
     summary = restore_from(source, get_settings(), force=force)
     errors.print("[green]restored[/]: the installation now serves what the backup held", highlight=False)

@@ -17,15 +17,18 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
-from salescast.config import Settings
+from salescast.cli import app
+from salescast.config import Settings, get_settings
 from salescast.data.database import make_engine
 from salescast.data.table_dump import reflect_tables
 from salescast.errors import ArtifactIntegrityError, ConflictError, DataValidationError, NotFoundError
 from salescast.models.ensemble import EnsembleModel
 from salescast.registry.artifacts import LocalArtifactStore, artifact_store
-from salescast.registry.backup import backup, restore
+from salescast.registry.backup import backup
 from salescast.registry.backup_location import MANIFEST, FolderBackup, backup_location
+from salescast.registry.restore import restore
 from salescast.registry.versions import PRODUCTION, ModelRegistry
 from salescast.serving import queries
 from salescast.serving.auth import KeyStore
@@ -133,7 +136,7 @@ def test_a_busy_target_is_refused_unless_forced(installations: Any, tmp_path: Pa
     restore(out, target.engine, target.store)
     KeyStore(target.engine, cache_seconds=0).create("only-in-target", ["read"])
 
-    with pytest.raises(ConflictError, match="the target database is not empty: .*add --force"):
+    with pytest.raises(ConflictError, match=r"the target database is not empty: .*add --force"):
         restore(out, target.engine, target.store)
     assert len(table_rows(target.engine)["api_keys"]) == 2  # nothing replaced
 
@@ -149,7 +152,7 @@ def test_a_corrupt_backup_file_is_refused_before_anything_is_written(installatio
     lines = gzip.decompress(forecasts.read_bytes()).replace(b'"p50": ', b'"p50": 1', 1)
     forecasts.write_bytes(gzip.compress(lines))
 
-    with pytest.raises(ArtifactIntegrityError, match="tables/forecasts.jsonl.gz does not match the manifest"):
+    with pytest.raises(ArtifactIntegrityError, match=r"tables/forecasts\.jsonl\.gz does not match the manifest"):
         restore(FolderBackup(tmp_path / "backup"), target.engine, target.store)
     assert not target.artifacts.exists()
     assert reflect_tables(target.engine) == []  # not even migrated
@@ -183,7 +186,7 @@ def test_backing_up_into_a_folder_that_holds_files_is_refused(installations: Any
 def test_a_folder_without_a_manifest_is_not_a_backup(installations: Any, tmp_path: Path) -> None:
     target = installations[1]()
     (tmp_path / "half").mkdir()
-    with pytest.raises(NotFoundError, match="manifest.json is missing from the backup"):
+    with pytest.raises(NotFoundError, match=r"manifest\.json is missing from the backup"):
         restore(FolderBackup(tmp_path / "half"), target.engine, target.store)
 
 
@@ -204,7 +207,7 @@ def test_backup_to_s3_and_restore_into_an_s3_artifact_store(
     store = artifact_store(f"s3://{models}/salescast", aws_settings)
     restore(location, target.engine, store)
     production = ModelRegistry(target.engine, store).alias("demand", PRODUCTION)
-    assert production.artifact_uri.startswith(f"s3://{models}/salescast/models/demand/v1-")
+    assert (production.artifact_uri or "").startswith(f"s3://{models}/salescast/models/demand/v1-")
     assert production.artifact_version_id  # the versioned bucket's version, recorded for the exact object
     ModelRegistry(target.engine, store).fetch(production, tmp_path / "model")
     assert table_rows(target.engine) == table_rows(source.engine)
@@ -212,31 +215,38 @@ def test_backup_to_s3_and_restore_into_an_s3_artifact_store(
 
 @pytest.mark.parametrize("template", ["sqlite"], indirect=True)
 def test_the_cli_backs_up_restores_and_refuses_a_second_restore_with_one_line(
-    installations: Any, tmp_path: Path
+    installations: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_of, empty = installations
     source, target = source_of(), empty()
 
-    def salescast(installation: Installation, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "SALESCAST_HOME": str(tmp_path / "home"),
-            "SALESCAST_DATABASE_URL": installation.url,
-            "SALESCAST_ARTIFACT_URI": installation.artifacts.as_uri(),
-            "COLUMNS": "200",
-        }
-        command = [sys.executable, "-m", "salescast.cli", *args]
-        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    def use(installation: Installation) -> None:
+        monkeypatch.setenv("SALESCAST_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("SALESCAST_DATABASE_URL", installation.url)
+        monkeypatch.setenv("SALESCAST_ARTIFACT_URI", installation.artifacts.as_uri())
+        get_settings.cache_clear()
 
-    made = salescast(source, "backup", "--out", str(tmp_path / "nightly"))
-    assert made.returncode == 0, made.stderr
-    assert "production" in made.stdout and "demand v1" in made.stdout
-
-    loaded = salescast(target, "restore", "--from", str(tmp_path / "nightly"))
-    assert loaded.returncode == 0, loaded.stderr
+    try:
+        use(source)
+        made = CliRunner().invoke(app, ["backup", "--out", str(tmp_path / "nightly")], terminal_width=200)
+        assert made.exit_code == 0, made.output
+        assert "production" in made.output and "demand v1" in made.output
+        use(target)
+        loaded = CliRunner().invoke(app, ["restore", "--from", str(tmp_path / "nightly")], terminal_width=200)
+        assert loaded.exit_code == 0, loaded.output
+    finally:
+        get_settings.cache_clear()
     assert table_rows(target.engine) == table_rows(source.engine)
 
-    again = salescast(target, "restore", "--from", str(tmp_path / "nightly"))
+    # As a user runs it: a refused restore is one line and the conflict exit code, never a traceback.
+    again = subprocess.run(
+        [sys.executable, "-m", "salescast.cli", "restore", "--from", str(tmp_path / "nightly")],
+        env={**os.environ, "COLUMNS": "200"},  # monkeypatch set the target's variables
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == ConflictError.exit_code
     assert again.stderr.strip().startswith("error: the target database is not empty")
     assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr

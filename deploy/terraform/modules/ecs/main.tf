@@ -162,7 +162,8 @@ data "aws_iam_policy_document" "api" {
   }
 }
 
-# The worker reads the drop, writes artifacts and publishes alerts.
+# The worker reads the drop, writes artifacts, writes backups (`salescast backup` under backups/ of the data
+# lake, run as a task of its definition) and publishes alerts.
 data "aws_iam_policy_document" "worker" {
   statement {
     actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
@@ -171,6 +172,10 @@ data "aws_iam_policy_document" "worker" {
   statement {
     actions   = ["s3:GetObject"]
     resources = ["${var.data_lake_bucket_arn}/*"]
+  }
+  statement {
+    actions   = ["s3:PutObject"]
+    resources = ["${var.data_lake_bucket_arn}/backups/*"]
   }
   statement {
     actions   = ["s3:ListBucket"]
