@@ -181,14 +181,14 @@ def summary(
     manifest: _Manifest | dict[str, Any],
 ) -> BackupSummary:
     created = manifest.created_at if isinstance(manifest, _Manifest) else manifest["created_at"]
-    revision = manifest.schema_revision if isinstance(manifest, _Manifest) else manifest["schema_revision"]
+    schema = manifest.schema_revision if isinstance(manifest, _Manifest) else manifest["schema_revision"]
     return BackupSummary(
         location=location,
         tables={t["name"]: int(t["rows"]) for t in tables},
         artifacts=len(artifacts),
         production=dict(production),
         created_at=created,
-        schema_revision=revision,
+        schema_revision=schema,
     )
 
 

@@ -133,18 +133,21 @@ def _store_artifacts(
     entries: list[dict[str, Any]], staging: Path, store: ArtifactStore
 ) -> tuple[dict[int, ArtifactRef], list[str]]:
     """Each artifact unpacked (safely, its checksum checked once more) and put into `store`; returns the new
-    ref per version id and the keys written."""
+    ref per version id and the keys this restore created (a key that existed already, overwritten under
+    --force with the same content, is never removed again: the target's old rows may point at it)."""
     backup_store = LocalArtifactStore(staging / "artifacts")
     refs: dict[int, ArtifactRef] = {}
     written: list[str] = []
     try:
         for entry in entries:
             ref = ArtifactRef(backup_store.uri_for(f"{entry['version_id']}.tar"), entry["sha256"], entry["bytes"])
+            key = _artifact_key(entry)
+            existed = store.exists(key)
             with tempfile.TemporaryDirectory(dir=staging) as unpacked:
                 folder = backup_store.get(ref, Path(unpacked) / "model")
-                key = _artifact_key(entry)
                 stored = store.put(folder, key)
-            written.append(key)
+            if not existed:
+                written.append(key)
             if stored.sha256 != entry["sha256"]:
                 raise ArtifactIntegrityError(
                     f"{entry['model']} v{entry['version']}: stored as sha256 {stored.sha256}, "

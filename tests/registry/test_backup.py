@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -250,3 +251,21 @@ def test_the_cli_backs_up_restores_and_refuses_a_second_restore_with_one_line(
     assert again.returncode == ConflictError.exit_code
     assert again.stderr.strip().startswith("error: the target database is not empty")
     assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr
+
+
+def test_a_forced_restore_that_fails_keeps_the_targets_rows_and_artifacts(installations: Any, tmp_path: Path) -> None:
+    source_of, empty = installations
+    source, target = source_of(), empty()
+    backup(source.engine, source.store, FolderBackup(tmp_path / "backup"))
+    restore(FolderBackup(tmp_path / "backup"), target.engine, target.store)
+    before, files = table_rows(target.engine), sorted(p for p in target.artifacts.rglob("*") if p.is_file())
+    shutil.copytree(tmp_path / "backup", tmp_path / "bad")
+    manifest = json.loads((tmp_path / "bad" / MANIFEST).read_text())
+    manifest["tables"][-1]["rows"] += 1
+    (tmp_path / "bad" / MANIFEST).write_text(json.dumps(manifest))
+
+    with pytest.raises(DataValidationError, match="rows read from the backup"):
+        restore(FolderBackup(tmp_path / "bad"), target.engine, target.store, force=True)
+    assert table_rows(target.engine) == before  # the deletes rolled back with the inserts
+    assert sorted(p for p in target.artifacts.rglob("*") if p.is_file()) == files
+    target.registry.fetch(target.registry.alias("demand", PRODUCTION), tmp_path / "model")  # still whole
