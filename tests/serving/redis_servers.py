@@ -16,7 +16,7 @@ import redis
 from tests.conftest import free_port
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SERVER = "redis-server"  # on PATH, as ThrowawayRedis runs it
 PASSWORD = "elasticache-auth-token-0123456789"
 
 
