@@ -7,15 +7,18 @@ backup cut short has none and is never taken for a whole one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
-from mypy_boto3_s3.client import S3Client
 
 from salescast.config import Settings
 from salescast.errors import ConfigurationError, NotFoundError, StorageError
 from salescast.registry.artifacts import s3_client
+
+if TYPE_CHECKING:  # the stubs are a development dependency
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import PutObjectRequestTypeDef
 
 MANIFEST = "manifest.json"
 
@@ -64,8 +67,8 @@ class FolderBackup:
 
 
 class S3Backup:
-    def __init__(self, bucket: str, prefix: str, client: S3Client) -> None:
-        self.bucket, self.prefix, self.client = bucket, prefix.strip("/"), client
+    def __init__(self, bucket: str, prefix: str, client: S3Client, kms_key_id: str | None = None) -> None:
+        self.bucket, self.prefix, self.client, self.kms_key_id = bucket, prefix.strip("/"), client, kms_key_id
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
 
     def _key(self, name: str) -> str:
@@ -80,12 +83,16 @@ class S3Backup:
         return int(listed.get("KeyCount", 0)) == 0
 
     def write(self, name: str, source: Path) -> None:
+        # Encrypted as the artifacts are: SSE-KMS with the configured key (kms_key_id), else SSE-S3.
         try:
-            # SSE-S3 at least; a bucket whose default is SSE-KMS applies its key.
             with source.open("rb") as body:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(name), Body=body, ServerSideEncryption="AES256"
-                )
+                request: PutObjectRequestTypeDef = {"Bucket": self.bucket, "Key": self._key(name), "Body": body}
+                if self.kms_key_id:
+                    request["ServerSideEncryption"] = "aws:kms"
+                    request["SSEKMSKeyId"] = self.kms_key_id
+                else:
+                    request["ServerSideEncryption"] = "AES256"
+                self.client.put_object(**request)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"cannot write {self.uri}/{name}: {exc}") from exc
 
@@ -114,5 +121,5 @@ def backup_location(uri: str, settings: Settings) -> BackupLocation:
         parts = urlsplit(uri)
         if not parts.netloc:
             raise ConfigurationError(f"{uri!r} names no bucket: use s3://bucket/prefix")
-        return S3Backup(parts.netloc, parts.path, s3_client(settings))
+        return S3Backup(parts.netloc, parts.path, s3_client(settings), kms_key_id=settings.kms_key_id)
     raise ConfigurationError(f"unsupported backup location {uri!r}: use a folder or s3://bucket/prefix")
