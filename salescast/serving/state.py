@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from salescast.config import Settings
-from salescast.data.database import make_engine, migrate, open_database, schema_is_current
+from salescast.data.database import make_engine, migrate, open_database, read_engine, schema_is_current
 from salescast.data.schema import ModelVersion
 from salescast.errors import SalescastError, StorageError
 from salescast.monitoring.alerts import Alert, AlertSink, alert_sink
@@ -35,8 +35,10 @@ log = logging.getLogger("salescast.serving")
 @dataclass
 class ServingState:
     settings: Settings
-    engine: Engine
+    engine: Engine  # the primary: every write, the traffic plan, keys, the prediction log
+    read_engine: Engine  # read routes' queries: the replica when database_read_url is set, else `engine`
     registry: ModelRegistry
+    read_registry: ModelRegistry  # the registry's listings for read routes, on read_engine
     keys: KeyStore
     cache: ResponseCache
     limiter: RateLimiter
@@ -123,6 +125,8 @@ def _open(settings: Settings) -> tuple[Engine, bool]:
 def build_state(settings: Settings, engine: Engine | None = None) -> ServingState:
     engine, schema_ready = (engine, True) if engine is not None else _open(settings)
     registry = ModelRegistry.from_settings(settings, engine)
+    replica = read_engine(settings.database_read_url, engine)
+    read_registry = registry if replica is engine else ModelRegistry.from_settings(settings, replica)
 
     def ensure_forecasts(row: ModelVersion) -> None:
         ensure_stored_forecasts(engine, registry, row, settings)
@@ -138,7 +142,9 @@ def build_state(settings: Settings, engine: Engine | None = None) -> ServingStat
     return ServingState(
         settings=settings,
         engine=engine,
+        read_engine=replica,
         registry=registry,
+        read_registry=read_registry,
         keys=KeyStore(engine, settings.auth_cache_seconds, outage_grace_seconds=settings.auth_outage_grace_seconds),
         cache=make_cache(settings),
         limiter=make_rate_limiter(settings),
@@ -164,3 +170,5 @@ async def close_state(state: ServingState) -> None:
     # In-flight requests have drained by now (the server stops accepting first); their log rows go out.
     state.predictions.close(timeout=10.0)
     state.model_dir.cleanup()
+    if state.read_engine is not state.engine:
+        state.read_engine.dispose()

@@ -22,7 +22,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["catalogue"], responses=CLIENT_PROBL
 async def categories(request: Request, caller: Caller = Depends(read_access)) -> Response:
     """Every category with its parent, sub-categories and number of products."""
     state = serving_state(request)
-    return json_response(await run_in_threadpool(queries.categories, state.engine))
+    return json_response(await run_in_threadpool(queries.categories, state.read_engine))
 
 
 @router.get("/products", response_model=ProductPage, responses={404: PROBLEM_SCHEMA})
@@ -36,5 +36,5 @@ async def products(
 ) -> Response:
     """Products whose id or name contains `search` (case-insensitive), in a category, a page at a time."""
     state = serving_state(request)
-    page_body = await run_in_threadpool(queries.products, state.engine, search, category, page, page_size)
+    page_body = await run_in_threadpool(queries.products, state.read_engine, search, category, page, page_size)
     return json_response(page_body)

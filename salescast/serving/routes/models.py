@@ -83,13 +83,13 @@ def _event(registry: ModelRegistry, event: AliasEvent) -> dict[str, Any]:
 @router.get("", response_model=list[ModelSummary])
 async def models(request: Request, caller: Caller = Depends(read_access)) -> Response:
     """Registered models with their number of versions and where each alias points."""
-    return json_response(await run_in_threadpool(model_summaries, serving_state(request).registry))
+    return json_response(await run_in_threadpool(model_summaries, serving_state(request).read_registry))
 
 
 @router.get("/{name}/versions", response_model=list[VersionSummary], responses={404: PROBLEM_SCHEMA})
 async def versions(request: Request, name: ModelName, caller: Caller = Depends(read_access)) -> Response:
     """Every version of a model: status, families, ensemble weights, data range, hold-out metrics, aliases."""
-    return json_response(await run_in_threadpool(version_summaries, serving_state(request).registry, name))
+    return json_response(await run_in_threadpool(version_summaries, serving_state(request).read_registry, name))
 
 
 @router.post(
