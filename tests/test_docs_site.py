@@ -134,7 +134,6 @@ def unknown_commands(text: str, known: set[tuple[str, ...]]) -> list[str]:
 
 # Commands the docs name as planned, each with where it is planned; nothing else may be missing.
 PLANNED = {
-    "salescast backup",  # docs/deploy.md, "Backups and restores": not written yet
     "salescast monitor accuracy",  # issue 19 (live accuracy), named by docs/operations/alerting.md
 }
 
