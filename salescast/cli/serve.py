@@ -48,7 +48,7 @@ def serve(
         os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     console.print(
-        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s), "
+        f"salescast dashboard on [bold]http://{host}:{port}/[/], API docs on http://{host}:{port}/docs, {workers} worker(s), "
         f"{server or settings.serve_server}"
     )
     if settings.open_read:
