@@ -18,10 +18,11 @@ export async function render(view, route, ctx) {
   const id = route.parts[0];
   const store = route.query.get("store") || "";
   const horizon = route.query.get("horizon") || "28";
-  const [forecast, catalogue, stores] = await Promise.all([
+  const [forecast, catalogue, stores, categories] = await Promise.all([
     ctx.api.get(`/forecast/products/${encodeURIComponent(id)}`, { horizon, store, history_days: HISTORY_DAYS }),
     ctx.api.get("/products", { search: id, page_size: 20 }),
     ctx.api.get("/stores"),
+    ctx.api.get("/categories"),
   ]);
   const item = catalogue.items.find((p) => p.product_id === id) || null;
   const start = addDays(forecast.forecast_start, -HISTORY_DAYS);
@@ -32,11 +33,14 @@ export async function render(view, route, ctx) {
   const version = versions.find((v) => v.version === forecast.model_version);
   const card_ = version && version.metrics && version.metrics.card;
   const category = item && item.category;
-  const accuracy = card_ && card_.categories && category ? card_.categories[category] : null;
+  // The backtest scores top-level categories: a sub-category's product is judged with its parent's.
+  const parent = category ? (categories.find((c) => c.name === category) || {}).parent : null;
+  const scored = parent || category;
+  const accuracy = card_ && card_.categories && scored ? card_.categories[scored] || null : null;
 
   const go = (change) => ctx.go(ctx.link(`/product/${encodeURIComponent(id)}`, { store, horizon, ...change }));
   view.append(el("h1", { text: item && item.name ? `${id} · ${item.name}` : id }),
-    el("p", { class: "muted" }, category ? `Category ${category}` : "", " · ",
+    el("p", { class: "muted" }, category ? `Category ${parent ? `${parent} › ` : ""}${category}` : "", " · ",
       el("a", { href: ctx.link(`/whatif/${encodeURIComponent(id)}`, { store }), text: "What if the price or promotions change?" })),
     el("div", { class: "filters" },
       select("f-store", "Store", [["", "All stores"], ...stores.map((s) => [s.code, s.code])], store, (v) => go({ store: v })),
@@ -49,7 +53,7 @@ export async function render(view, route, ctx) {
     card("Model serving", `${forecast.model} v${forecast.model_version}`, "model-version"),
     card("Forecast from", forecast.forecast_start, "forecast-start"),
     card(`Units over ${forecast.forecast.length} days`, number(total, 1), "forecast-total", "sum of daily means"),
-    card(category ? `Backtest MASE, ${category}` : "Backtest MASE", accuracy && accuracy.ensemble ? number(accuracy.ensemble.mase, 3) : "–", "category-mase",
+    card(scored ? `Backtest MASE, ${scored}` : "Backtest MASE", accuracy && accuracy.ensemble ? number(accuracy.ensemble.mase, 3) : "–", "category-mase",
       accuracy && accuracy.snaive ? `SeasonalNaive ${number(accuracy.snaive.mase, 3)}; WAPE ${number(accuracy.ensemble.wape, 1)} %` : "not recorded for this version"),
   ));
 
