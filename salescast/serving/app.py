@@ -83,7 +83,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (forecasts.router, catalog.router, models.router, deployments.router, data.router, keys.router, health.router):
+    for router in (
+        forecasts.router,
+        catalog.router,
+        models.router,
+        deployments.router,
+        data.router,
+        keys.router,
+        health.router,
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

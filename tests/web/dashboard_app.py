@@ -21,12 +21,12 @@ from salescast.config import Settings
 from salescast.data.database import make_engine, migrate
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
+from salescast.data.schema import ModelVersion
 from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.monitoring.alerts import LogAlertSink
 from salescast.pipeline import PipelineConfig, run_pipeline
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.deployments import DeploymentService
-from salescast.data.schema import ModelVersion
 from salescast.registry.versions import Candidate, ModelRegistry
 from salescast.serving.auth import KeyStore
 from salescast.serving.stored_forecasts import ensure_stored_forecasts

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from salescast.serving import queries
 from salescast.serving.encoding import json_response
 from salescast.serving.problems import CLIENT_PROBLEMS, PROBLEM_SCHEMA
-from salescast.serving.routes import API_PREFIX
 from salescast.serving.product_calendar import product_calendar
+from salescast.serving.routes import API_PREFIX
 from salescast.serving.schemas import TEXT, Category, ProductCalendar, ProductPage, StoreOut
 from salescast.serving.security import Caller, read_access, serving_state
 
