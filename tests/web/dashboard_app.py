@@ -46,6 +46,7 @@ class LiveDashboard:
     env: dict[str, str]
     keys: dict[str, str]
     rejected_run: int
+    bundle_origin: str  # where a static bundle may be served from and call this server (CORS)
 
     def api(self, key: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {self.keys[key]}"})
@@ -99,6 +100,7 @@ def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
     """`salescast serve` in a subprocess on a free port over the store `build_store` makes in `folder`."""
     settings, keys, rejected_run = build_store(folder)
     port = free_port()
+    bundle_origin = f"http://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -112,6 +114,7 @@ def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
         "SALESCAST_PREDICTION_LOG_PROCESS": "false",
         "SALESCAST_RATE_LIMIT_PER_SECOND": "1000",
         "SALESCAST_RATE_LIMIT_BURST": "1000",
+        "SALESCAST_DASHBOARD_ORIGINS": bundle_origin,
     }
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
@@ -132,7 +135,7 @@ def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not become ready:\n{(folder / 'server.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield LiveDashboard(url, env, keys, rejected_run)
+        yield LiveDashboard(url, env, keys, rejected_run, bundle_origin)
     finally:
         server.terminate()
         try:

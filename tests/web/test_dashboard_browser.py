@@ -6,17 +6,24 @@ width into test-artifacts/dashboard/, with its load time measured in the browser
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from salescast.web.bundle import build_bundle
+from tests.conftest import free_port
 from tests.web.dashboard_app import PRODUCTS, ROLLBACK_REASON, ROOT, LiveDashboard, live_dashboard
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +47,11 @@ class Tab:
         self.page.wait_for_selector(f'main[data-ready="true"][data-page="{name}"]', timeout=TIMEOUT_MS)
         timings: list[dict[str, Any]] = self.page.evaluate("window.salescastTimings")
         return float(timings[-1]["ready_ms"])
+
+    def open_at(self, url: str, name: str) -> None:
+        self.page.goto("about:blank")
+        self.page.goto(url)
+        self.page.wait_for_selector(f'main[data-ready="true"][data-page="{name}"]', timeout=TIMEOUT_MS)
 
     def text(self, selector: str) -> str:
         return self.page.locator(selector).first.inner_text().strip()
@@ -344,7 +356,9 @@ def test_a_read_key_sees_no_admin_buttons_and_a_forged_admin_call_is_refused(
         context.close()
 
 
-def test_missing_rejected_and_unreachable_states_are_plain_messages(browser: Browser, dashboard: LiveDashboard) -> None:
+def test_a_missing_or_rejected_key_an_unknown_product_or_page_are_plain_messages(
+    browser: Browser, dashboard: LiveDashboard
+) -> None:
     context, tab = new_tab(browser, dashboard, None)
     try:
         tab.page.goto(f"{dashboard.url}/#/models")
@@ -370,5 +384,51 @@ def test_missing_rejected_and_unreachable_states_are_plain_messages(browser: Bro
         tab.page.goto(f"{dashboard.url}/#/nowhere")
         tab.page.wait_for_selector('main[data-ready="true"]', timeout=TIMEOUT_MS)
         assert "No such page" in tab.text("main")
+    finally:
+        context.close()
+
+
+@contextmanager
+def static_host(folder: Path, origin: str) -> Iterator[str]:
+    """`folder` served as plain files at `origin` (as an S3 bucket would: no API, no headers of ours)."""
+    port = int(origin.rsplit(":", 1)[1])
+    handler = functools.partial(QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield origin
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_static_bundle_calls_the_api_across_origins_and_says_when_it_is_unreachable(
+    browser: Browser, dashboard: LiveDashboard, tmp_path: Path
+) -> None:
+    build_bundle(dashboard.url, tmp_path / "site")
+    context, tab = new_tab(browser, dashboard, None)
+    try:
+        with static_host(tmp_path / "site", dashboard.bundle_origin) as origin:
+            tab.page.goto(f"{origin}/#/models")
+            tab.page.wait_for_selector('main[data-ready="true"]', timeout=TIMEOUT_MS)
+            tab.page.get_by_role("button", name="Enter an API key").first.click()
+            tab.page.fill("#key-input", dashboard.keys["read"])
+            tab.page.get_by_role("button", name="Use this key").click()
+            tab.page.wait_for_selector('main[data-ready="true"] [data-testid="versions"]', timeout=TIMEOUT_MS)
+            assert tab.text('[data-testid="alias-production"]') == "v1"
+            tab.expect_clean()
+
+            # The same bundle set to an API that is down: a plain message, no blank page.
+            dead = f"http://127.0.0.1:{free_port()}"
+            build_bundle(dead, tmp_path / "site")
+            tab.open_at(f"{origin}/#/data", "data")
+            assert "API unreachable" in tab.text("main") and dead in tab.text("main")
+            tab.expect_clean("ERR_CONNECTION_REFUSED", "Failed to fetch")
     finally:
         context.close()
