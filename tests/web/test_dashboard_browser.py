@@ -316,11 +316,14 @@ def test_an_admin_promotes_and_rolls_back_behind_a_confirmation(browser: Browser
         latest = models_history(dashboard)[-1]
         assert (latest["from"], latest["to"], latest["reason"]) == (1, 2, "browser test promotion")
 
-        tab.page.get_by_role("button", name="Roll production back").click()
-        tab.page.get_by_role("button", name="Roll back", exact=True).click()
+        # By keyboard: Enter on the button, the reason typed into the dialog, Enter confirms.
+        tab.page.get_by_role("button", name="Roll production back").focus()
+        tab.page.keyboard.press("Enter")
+        tab.page.keyboard.type("keyboard rollback")
+        tab.page.keyboard.press("Enter")
         tab.page.wait_for_selector('[data-testid="alias-production"]:text-is("v1")', timeout=TIMEOUT_MS)
         latest = models_history(dashboard)[-1]
-        assert (latest["from"], latest["to"]) == (2, 1)
+        assert (latest["from"], latest["to"], latest["reason"]) == (2, 1, "keyboard rollback")
         tab.expect_clean()
     finally:
         context.close()

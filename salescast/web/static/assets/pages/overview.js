@@ -67,15 +67,14 @@ export async function render(view, route, ctx) {
     byCategory.set(name, (byCategory.get(name) || 0) + p.units.p50);
   }
   const breakdown = [...byCategory.entries()].sort((a, b) => b[1] - a[1]);
-  view.append(el("section", { class: "panel" },
+  const breakdownPanel = el("section", { class: "panel" },
     el("h2", { text: `Units of the top ${top.products.length} by category` }),
     barChart("Forecast units of the ranked products by category", breakdown.map((b) => b[0]), breakdown.map((b) => Math.round(b[1] * 10) / 10), "units (p50)"),
     table([
       { label: "Category", cell: (b) => b[0] },
       { label: "Units (p50)", numeric: true, key: "units", cell: (b) => number(b[1], 1) },
-    ], breakdown, { caption: "Category breakdown", testid: "category-breakdown" })));
-
-  view.append(el("section", { class: "panel" },
+    ], breakdown, { caption: "Category breakdown", testid: "category-breakdown" }));
+  const topPanel = el("section", { class: "panel" },
     el("h2", { text: "Top products" }),
     table([
       { label: "#", numeric: true, cell: (p) => p.rank },
@@ -86,5 +85,6 @@ export async function render(view, route, ctx) {
       { label: "p10 – p90", numeric: true, cell: (p) => `${number(p.units.p10, 1)} – ${number(p.units.p90, 1)}` },
       { label: "Revenue", numeric: true, key: "revenue", cell: (p) => money(p.revenue) },
       { label: "Trend", cell: (p) => trend(p.trend_pct) },
-    ], top.products, { caption: `Ranked by ${chosen.rank_by}, ${top.period_start} – ${top.period_end}`, testid: "top-products", wide: true, rowAttributes: (p) => ({ "data-product": p.product_id }) })));
+    ], top.products, { caption: `Ranked by ${chosen.rank_by}, ${top.period_start} – ${top.period_end}`, testid: "top-products", wide: true, rowAttributes: (p) => ({ "data-product": p.product_id }) }));
+  view.append(el("div", { class: "overview-grid" }, topPanel, breakdownPanel));
 }
