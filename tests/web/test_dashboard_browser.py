@@ -316,6 +316,12 @@ def test_an_admin_promotes_and_rolls_back_behind_a_confirmation(browser: Browser
         latest = models_history(dashboard)[-1]
         assert (latest["from"], latest["to"], latest["reason"]) == (1, 2, "browser test promotion")
 
+        # Escape closes the confirmation without acting, though the last one was confirmed.
+        tab.page.get_by_role("button", name="Roll production back").click()
+        tab.page.keyboard.press("Escape")
+        tab.page.wait_for_timeout(300)
+        assert tab.text('[data-testid="alias-production"]') == "v2" and models_history(dashboard)[-1]["to"] == 2
+
         # By keyboard: Enter on the button, the reason typed into the dialog, Enter confirms.
         tab.page.get_by_role("button", name="Roll production back").focus()
         tab.page.keyboard.press("Enter")

@@ -63,6 +63,7 @@ async function askKey() {
   const dialog = document.getElementById("key-dialog");
   const input = document.getElementById("key-input");
   input.value = "";
+  dialog.returnValue = ""; // Escape closes without a value: never the previous one
   dialog.showModal();
   input.focus();
   await new Promise((resolve) => dialog.addEventListener("close", resolve, { once: true }));
@@ -82,6 +83,7 @@ function confirmAction(title, text, confirmLabel) {
   document.getElementById("confirm-ok").textContent = confirmLabel;
   const reason = document.getElementById("confirm-reason");
   reason.value = "";
+  dialog.returnValue = ""; // Escape closes without a value: never the previous confirmation
   dialog.showModal();
   reason.focus();
   return new Promise((resolve) => {
