@@ -19,11 +19,20 @@ export async function render(view, route, ctx) {
     rank_by: q.get("rank") || "units",
     limit: q.get("limit") || "20",
   };
-  const [categories, stores, top] = await Promise.all([
-    ctx.api.get("/categories"),
-    ctx.api.get("/stores"),
-    ctx.api.get("/forecast/top-products", chosen),
-  ]);
+  const ranking = ctx.api.get("/forecast/top-products", chosen);
+  ranking.catch(() => null); // awaited below, after the catalogue tells an empty store from a missing model
+  const [categories, stores] = await Promise.all([ctx.api.get("/categories"), ctx.api.get("/stores")]);
+  let top;
+  try {
+    top = await ranking;
+  } catch (error) {
+    if (error.kind === "no-model" && !categories.length && !stores.length) {
+      view.append(el("h1", { text: "Overview" }),
+        notice("info", "The catalogue is empty", "Nothing has been ingested yet: load sales (salescast ingest FILE), then train a model (salescast pipeline run)."));
+      return;
+    }
+    throw error;
+  }
   const go = (change) => {
     const next = { ...chosen, ...change };
     ctx.go(ctx.link("/", { period: next.time_period, category: next.category, store: next.store, rank: next.rank_by, limit: next.limit }));
