@@ -441,3 +441,36 @@ def test_a_static_bundle_calls_the_api_across_origins_and_says_when_it_is_unreac
             tab.expect_clean("ERR_CONNECTION_REFUSED", "Failed to fetch")
     finally:
         context.close()
+
+
+def cli(dashboard: LiveDashboard, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "salescast.cli", *args], env=dashboard.env, check=True, timeout=60, capture_output=True
+    )
+
+
+def test_the_deployments_page_shows_an_active_rollout_and_why_it_was_rolled_back(
+    browser: Browser, dashboard: LiveDashboard
+) -> None:
+    cli(dashboard, "deploy", "start", "demand", "2", "--strategy", "canary", "--steps", "0.25,1.0", "--bake", "900")
+    context, tab = new_tab(browser, dashboard, "read")
+    try:
+        tab.open(dashboard, "#/deployments", "deployments")
+        with dashboard.api("read") as api:
+            active = api.get("/deployments/demand").json()["active"]
+        assert tab.text('[data-testid="deploy-candidate"]') == f"v{active['candidate_version']}" == "v2"
+        assert tab.text('[data-testid="deploy-production"]') == "v1"
+        assert tab.text('[data-testid="deploy-share"]') == "25 %"
+        assert tab.text('[data-testid="deploy-strategy"]') == "canary"
+        assert tab.text('[data-testid="deploy-step"]') == "1 of 2"
+        assert re.fullmatch(r"1[45] min \d+ s", tab.text('[data-testid="deploy-bake"]'))
+        assert "candidate" in tab.text('[data-testid="deploy-health"]')
+
+        cli(dashboard, "deploy", "rollback", "demand", "--reason", "latency doubled in the browser test")
+        tab.open(dashboard, "#/deployments", "deployments")
+        assert tab.text('[data-testid="deploy-candidate"]') == "none"
+        latest = tab.text('[data-testid="deploy-history"] tbody tr:first-child')
+        assert "latency doubled in the browser test" in latest and "rolled back" in latest
+        tab.expect_clean()
+    finally:
+        context.close()
