@@ -18,7 +18,7 @@ if ! command -v npm >/dev/null; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
-npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
 mkdir -p "$vendor"
 cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md "$vendor/"
 echo "$want" > "$stamp"

@@ -236,6 +236,13 @@ def test_every_page_shows_the_apis_numbers_and_loads_quickly(browser: Browser, d
         assert [int(line) for line in shown] == [r["line"] for r in rejects["rows"]] == [5, 9]
         tab.expect_clean()
 
+        # By keyboard: the first Tab reaches the skip link, which moves focus to the page, not the URL.
+        tab.page.keyboard.press("Tab")
+        assert tab.page.evaluate("document.activeElement.textContent") == "Skip to content"
+        tab.page.keyboard.press("Enter")
+        assert tab.page.evaluate("document.activeElement.id") == "main"
+        assert tab.page.url.endswith(pages["data"])
+
         # Each page is a URL of its own: the links change it, the back button walks it back.
         tab.page.locator("#nav").get_by_role("link", name="Models").click()
         tab.page.wait_for_selector('main[data-ready="true"][data-page="models"]', timeout=TIMEOUT_MS)

@@ -175,6 +175,11 @@ async function start() {
   ctx.api = new Api(ctx.config.apiUrl || "");
   updateKeyButton();
   document.getElementById("key-button").addEventListener("click", askKey);
+  // The skip link moves focus, not the URL: the hash is the page's address here.
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   window.addEventListener("hashchange", () => {
     render();
     main.focus({ preventScroll: true });
