@@ -80,8 +80,10 @@ export function forecastChart(label, series) {
     { label: "p90", data: series.p90, borderColor: "transparent", backgroundColor: COLORS.band, pointRadius: 0, fill: false },
     { label: (series.labels && series.labels.band) || "p10 – p90", data: series.p10, borderColor: "transparent", backgroundColor: COLORS.band, pointRadius: 0, fill: "-1" },
     { label: (series.labels && series.labels.p50) || "forecast p50", data: series.p50, borderColor: COLORS.p50, backgroundColor: COLORS.p50, pointRadius: 0, borderWidth: 2 },
-    { label: "sales", data: series.history, borderColor: COLORS.history, backgroundColor: COLORS.history, pointRadius: 0, borderWidth: 1.5 },
   ];
+  if (series.history.some((v) => v !== null && v !== undefined)) {
+    datasets.push({ label: "sales", data: series.history, borderColor: COLORS.history, backgroundColor: COLORS.history, pointRadius: 0, borderWidth: 1.5 });
+  }
   if (series.scenario) {
     datasets.push({ label: "scenario p50", data: series.scenario, borderColor: COLORS.scenario, backgroundColor: COLORS.scenario, pointRadius: 0, borderWidth: 2 });
   }

@@ -87,7 +87,7 @@ function show(result, answer) {
     el("div", { class: "cards" },
       card("Baseline units (p50)", number(answer.totals.baseline_p50, 1), "baseline-total"),
       card("Scenario units (p50)", number(answer.totals.scenario_p50, 1), "scenario-total"),
-      card("Change", percent(answer.totals.change_pct), "scenario-change"),
+      card("Change", answer.totals.change_pct > 0 ? `+${percent(answer.totals.change_pct)}` : percent(answer.totals.change_pct), "scenario-change"),
       card("Promotion discount", discount, "scenario-discount"),
       card("Model", `v${answer.model_version}`, "model-version",
         answer.responsive_families.length ? `price-responsive: ${answer.responsive_families.join(", ")}` : "no family responds to price")),
@@ -106,7 +106,7 @@ function show(result, answer) {
         labels: { p50: "baseline p50", band: "scenario p10 – p90" },
       }),
       table([
-        { label: "Date", cell: (d) => d.date },
+        { label: "Date", key: "date", cell: (d) => d.date },
         { label: "Baseline p50", numeric: true, key: "baseline", cell: (d) => number(d.p50, 2) },
         { label: "Scenario p50", numeric: true, key: "scenario", cell: (_, i) => number(answer.scenario_forecast[i].p50, 2) },
         { label: "Scenario p10 – p90", numeric: true, cell: (_, i) => `${number(answer.scenario_forecast[i].p10, 2)} – ${number(answer.scenario_forecast[i].p90, 2)}` },
