@@ -194,6 +194,11 @@ class Settings(BaseSettings):
         description="Comma-separated client addresses whose X-Forwarded-Proto is believed (`*` = any): "
         "a request they forward as https gets Strict-Transport-Security. Empty = trust none.",
     )
+    dashboard_origins: str = Field(
+        default="",
+        description="Comma-separated origins (https://dashboard.example.com) of a static dashboard bundle "
+        "(`salescast web build`) allowed to call the API from the browser (CORS). Empty = the served one only.",
+    )
     hsts_max_age_seconds: int = Field(
         default=31_536_000, ge=0, description="max-age of Strict-Transport-Security on https responses."
     )
@@ -274,6 +279,15 @@ class Settings(BaseSettings):
             value = read_secret(secret_id, variable, self)
             setattr(self, target, SecretStr(value) if target in SECRET_STR_SETTINGS else value)
         return self
+
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        bad = [o for o in origins if not re.fullmatch(r"https?://[^/?#\s]+", o)]
+        if bad:
+            raise ValueError(f"dashboard origins are scheme://host[:port], got {', '.join(map(repr, bad))}")
+        return ",".join(origins)
 
     @property
     def alias_names(self) -> tuple[str, ...]:

@@ -55,8 +55,8 @@ def serve(
         os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     console.print(
-        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s), "
-        f"{server or settings.serve_server}"
+        f"salescast dashboard on [bold]http://{host}:{port}/[/], API docs on http://{host}:{port}/docs, "
+        f"{workers} worker(s), {server or settings.serve_server}"
     )
     if settings.open_read:
         console.print("[yellow]open read mode[/]: GET routes answer without an API key (demo setting)")
