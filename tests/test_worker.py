@@ -393,8 +393,8 @@ def test_weekdays_are_numbered_as_cron_and_airflow_number_them(expr: str, days: 
     assert fire_days(expr) == days
 
 
-def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) -> None:
-    settings = worker_settings(tmp_path, ingest_cron="15 6 * * *", retrain_cron="30 4 * * 0")
+def test_the_worker_schedules_its_jobs_on_the_configured_crons(tmp_path: Path) -> None:
+    settings = worker_settings(tmp_path, ingest_cron="15 6 * * *", retrain_cron="30 4 * * 0", monitor_cron="5 * * * *")
     scheduler = build_scheduler(settings)
     scheduler.start(paused=True)  # computes the next run times without running anything
     try:
@@ -403,7 +403,8 @@ def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) 
     finally:
         scheduler.shutdown(wait=False)
 
-    assert set(jobs) == set(times) == {"ingest", "retrain"}
+    assert set(jobs) == set(times) == {"ingest", "retrain", "monitor"}
+    assert jobs["monitor"].trigger.get_next_fire_time(None, MONDAY) == MONDAY.replace(minute=5)
     assert jobs["ingest"].trigger.get_next_fire_time(None, MONDAY) == MONDAY.replace(hour=6, minute=15)
     assert jobs["retrain"].trigger.get_next_fire_time(None, MONDAY) == dt.datetime(2024, 1, 7, 4, 30, tzinfo=dt.UTC)
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
@@ -414,7 +415,7 @@ def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) 
     assert (times["retrain"].weekday(), times["retrain"].hour, times["retrain"].minute) == (6, 4, 30)
 
 
-@pytest.mark.parametrize("setting", ["ingest_cron", "retrain_cron"])
+@pytest.mark.parametrize("setting", ["ingest_cron", "retrain_cron", "monitor_cron"])
 @pytest.mark.parametrize("expr", ["61 * * * *", "0 3 * *", "every monday", "0 3 * * 8", "0 3 1 * 1"])
 def test_a_bad_cron_expression_is_a_configuration_error_naming_it(tmp_path: Path, setting: str, expr: str) -> None:
     settings = worker_settings(tmp_path, **{setting: expr})
@@ -440,7 +441,7 @@ def test_run_worker_runs_the_schedule_until_stopped(tmp_path: Path) -> None:
         worker.join(timeout=30)
 
     assert not worker.is_alive()
-    assert set(times) == {"ingest", "retrain"}
+    assert set(times) == {"ingest", "retrain", "monitor"}
 
 
 def test_a_failing_scheduled_run_is_logged_and_alerted_and_the_worker_goes_on(

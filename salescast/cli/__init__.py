@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from salescast.cli import data, deploy, keys, models, pipeline, serve, training, worker
+from salescast.cli import data, deploy, keys, models, monitor, pipeline, serve, training, worker
 from salescast.cli.output import console, errors, format_metric, print_error
 from salescast.config import get_settings
 from salescast.errors import ConfigurationError, SalescastError, StorageError
@@ -31,6 +31,7 @@ app.add_typer(models.group, name="models")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(pipeline.group, name="pipeline")
 app.add_typer(keys.group, name="keys")
+app.add_typer(monitor.group, name="monitor")
 app.add_typer(worker.commands)
 app.add_typer(serve.commands)
 

@@ -122,6 +122,22 @@ def ingest(
             progress=lambda rows: progress.update(task, description=f"loading {file.name}: {rows:,} rows read"),
         )
     _print_ingest_report(report, show)
+    if report.status == "succeeded" and (report.facts_inserted or report.facts_updated):
+        _refresh_live_accuracy(engine, settings.model_name)
+
+
+def _refresh_live_accuracy(engine: Any, model: str) -> None:
+    """New actuals: score the stored forecasts of the versions that served those days (live accuracy). The
+    file is loaded whatever happens here, so a failure is one warning line, not a failed command."""
+    from salescast.monitoring.live_accuracy import update_live_accuracy
+
+    try:
+        cells = update_live_accuracy(engine, model)
+    except Exception as exc:
+        errors.print(f"[yellow]warning:[/] live accuracy of {model} not updated: {exc}", highlight=False)
+        return
+    if cells:
+        console.print(f"live accuracy of {model}: {cells:,} cells (version x category x horizon day) updated")
 
 
 def _print_ingest_report(report: IngestReport, show: int) -> None:

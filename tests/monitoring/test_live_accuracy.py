@@ -5,6 +5,7 @@ independently of salescast.monitoring) to the fourth decimal."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, text, update
+from typer.testing import CliRunner
 
-from salescast.config import Settings
+from salescast.cli import app
+from salescast.config import Settings, get_settings
 from salescast.data.ingest import ingest_file
 from salescast.data.presets import resolve_spec
 from salescast.data.schema import AliasEvent, LiveAccuracy, ModelVersion
@@ -221,3 +224,38 @@ def test_versions_never_on_production_or_challenger_are_not_scored(promoted: Pro
     ingest_held_back(promoted)
     assert update_live_accuracy(promoted.engine, "demand") == 0
     assert accuracy(promoted.engine, "demand") == []
+
+
+def test_ingest_scores_the_new_actuals_and_monitor_commands_list_them(
+    promoted: Promoted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALESCAST_DATABASE_URL", promoted.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SALESCAST_HOME", str(promoted.tmp / "home"))
+    get_settings.cache_clear()
+    try:
+        write_sales(promoted.held_back, promoted.tmp / "month.csv")
+        loaded = CliRunner().invoke(app, ["ingest", str(promoted.tmp / "month.csv")])
+        assert loaded.exit_code == 0, loaded.output
+        assert "live accuracy of demand" in loaded.output
+
+        per_version = CliRunner().invoke(app, ["monitor", "accuracy", "--by", "version", "--format", "json"])
+        per_day = CliRunner().invoke(app, ["monitor", "accuracy", "--by", "horizon", "--format", "csv"])
+        shown = CliRunner().invoke(app, ["monitor", "accuracy"])
+        drift = CliRunner().invoke(app, ["monitor", "drift", "--format", "json"])
+    finally:
+        get_settings.cache_clear()
+
+    assert per_version.exit_code == 0, per_version.output
+    listed = json.loads(per_version.output)
+    expected = version_accuracy(promoted.engine, "demand", [1])[1]
+    assert len(listed) == 1 and listed[0]["version"] == 1 and listed[0]["points"] == expected.points
+    assert listed[0]["wape"] == pytest.approx(expected.wape) and listed[0]["category"] is None
+    lines = per_day.output.strip().splitlines()
+    assert lines[0].split(",") == ["model", "version", "category", "horizon_day", "points", "mae", "wape", "mase",
+                                   "bias", "first_date", "last_date"]
+    assert len(lines) - 1 == promoted.train["category"].nunique() * HELD_BACK_DAYS
+    assert shown.exit_code == 0 and "live accuracy" in shown.output and "wape" in shown.output
+    assert drift.exit_code == 0, drift.output
+    checks = json.loads(drift.output)
+    assert {row["check"] for row in checks} >= {"drift psi", "freshness days"}
+    assert all(set(row) == {"check", "subject", "value", "threshold", "state"} for row in checks)
