@@ -21,7 +21,7 @@ from salescast.serving.fast_path import CachedAnswers
 from salescast.serving.limits import document_limits
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
-from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
+from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models, monitoring
 from salescast.serving.security_headers import SecurityHeaders, swagger_page
 from salescast.serving.state import build_state, close_state
 
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (forecasts.router, catalog.router, models.router, health.router):
+    for router in (forecasts.router, catalog.router, models.router, monitoring.router, health.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

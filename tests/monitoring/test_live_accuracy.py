@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, text, update
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from salescast.cli import app
@@ -26,6 +27,8 @@ from salescast.monitoring.live_accuracy import accuracy, scored_spans, update_li
 from salescast.pipeline import PipelineConfig, run_pipeline
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
+from salescast.serving.app import create_app
+from salescast.serving.auth import KeyStore
 
 FAST = {"lgbm": {"n_estimators": 40}}
 HELD_BACK_DAYS = 30
@@ -226,7 +229,7 @@ def test_versions_never_on_production_or_challenger_are_not_scored(promoted: Pro
     assert accuracy(promoted.engine, "demand") == []
 
 
-def test_ingest_scores_the_new_actuals_and_monitor_commands_list_them(
+def test_ingest_scores_the_new_actuals_and_the_cli_and_the_api_list_them(
     promoted: Promoted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SALESCAST_DATABASE_URL", promoted.engine.url.render_as_string(hide_password=False))
@@ -259,3 +262,22 @@ def test_ingest_scores_the_new_actuals_and_monitor_commands_list_them(
     checks = json.loads(drift.output)
     assert {row["check"] for row in checks} >= {"drift psi", "freshness days"}
     assert all(set(row) == {"check", "subject", "value", "threshold", "state"} for row in checks)
+
+    # The API serves the same rows to a read key, and 404s a model it does not know.
+    settings = promoted.settings.model_copy(
+        update={"database_url": promoted.engine.url.render_as_string(hide_password=False),
+                "artifact_uri": f"file://{promoted.tmp / 'artifacts'}", "prediction_log_process": False}
+    )
+    read_key = KeyStore(promoted.engine, cache_seconds=0).create("reader", ["read"]).secret
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        auth = {"Authorization": f"Bearer {read_key}"}
+        by_version = client.get("/api/v1/models/demand/accuracy", params={"by": "version"}, headers=auth)
+        by_category = client.get("/api/v1/models/demand/accuracy", headers=auth)
+        unknown = client.get("/api/v1/models/nothing/accuracy", headers=auth)
+        anonymous = client.get("/api/v1/models/demand/accuracy")
+    assert by_version.status_code == 200, by_version.text
+    assert by_version.json() == listed
+    assert by_category.status_code == 200
+    assert sum(row["points"] for row in by_category.json()) == expected.points
+    assert {row["category"] for row in by_category.json()} == set(promoted.train["category"].unique())
+    assert unknown.status_code == 404 and anonymous.status_code == 401
