@@ -4,6 +4,7 @@ what the models learnt from (drift, freshness, volume)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -139,7 +140,9 @@ def monitor_drift(
     emit(fmt, DRIFT_FIELDS, rows, table)
 
 
-def _row(check: str, subject: str, value: float, threshold: float, state: dict[str, str], key: str) -> dict[str, Any]:
+def _row(
+    check: str, subject: str, value: float, threshold: float, state: Mapping[str, str], key: str
+) -> dict[str, Any]:
     # started / ongoing: breached now; resolved / quiet: under the threshold.
     moved = state.get(key, "quiet")
     label = {"started": "breached (alerted)", "ongoing": "breached", "resolved": "ok (resolved)", "quiet": "ok"}[moved]

@@ -50,7 +50,9 @@ def _families() -> dict[str, Metric]:
             labels=["model", "version", "category"],
         ),
         "live_mae": gauge(
-            "salescast_live_mae", "Realised MAE (units) per version and category.", labels=["model", "version", "category"]
+            "salescast_live_mae",
+            "Realised MAE (units) per version and category.",
+            labels=["model", "version", "category"],
         ),
         "live_mase": gauge(
             "salescast_live_mase",
@@ -107,7 +109,8 @@ def _families() -> dict[str, Metric]:
             labels=["outcome"],
         ),
         "ingestion_at": gauge(
-            "salescast_ingestion_last_run_timestamp_seconds", "When the latest finished ingestion run ended (Unix time)."
+            "salescast_ingestion_last_run_timestamp_seconds",
+            "When the latest finished ingestion run ended (Unix time).",
         ),
     }
 
@@ -206,9 +209,7 @@ def _training(conn: Connection, families: dict[str, Metric]) -> None:
         select(tr.model_name, tr.outcome, func.count()).group_by(tr.model_name, tr.outcome)
     ).all():
         _add(families["training_runs"], [str(model), str(outcome)], runs)
-    latest = (
-        select(tr.model_name, func.max(tr.id).label("id")).group_by(tr.model_name).subquery()
-    )
+    latest = select(tr.model_name, func.max(tr.id).label("id")).group_by(tr.model_name).subquery()
     for model, outcome, seconds, gate_passed, started in conn.execute(
         select(tr.model_name, tr.outcome, tr.seconds, tr.gate_passed, tr.started_at).join(latest, latest.c.id == tr.id)
     ).all():

@@ -125,7 +125,9 @@ def feature_drift(engine: Engine, version: ModelVersion, settings: Settings) -> 
             if len(values) < settings.drift_min_rows or int(saved["rows"]) < settings.drift_min_rows:
                 continue
             shares = bin_shares(values, list(saved["edges"]))
-            out.append(FeatureDrift(str(category), feature, psi(saved["shares"], shares), len(values), int(saved["rows"])))
+            out.append(
+                FeatureDrift(str(category), feature, psi(saved["shares"], shares), len(values), int(saved["rows"]))
+            )
     return out
 
 
@@ -133,7 +135,9 @@ def store_freshness(engine: Engine, now: dt.datetime) -> dict[str, float]:
     """Per store code, the days since the end of its newest sales date."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Store.code, func.max(SalesFact.date)).join(Store, Store.id == SalesFact.store_id).group_by(Store.code)
+            select(Store.code, func.max(SalesFact.date))
+            .join(Store, Store.id == SalesFact.store_id)
+            .group_by(Store.code)
         ).all()
     ages = {}
     for code, newest in rows:
@@ -176,9 +180,7 @@ def save_drift(engine: Engine, name: str, version: int, measures: list[FeatureDr
             )
 
 
-def check_all(
-    engine: Engine, name: str, settings: Settings, alerts: AlertSink, clock: Clock = utcnow
-) -> MonitorReport:
+def check_all(engine: Engine, name: str, settings: Settings, alerts: AlertSink, clock: Clock = utcnow) -> MonitorReport:
     """One round of drift, freshness and volume checks for model `name`, alerting once per episode."""
     now = clock()
     episodes = Episodes(engine, alerts, clock)
@@ -208,8 +210,13 @@ def check_all(
                         threshold=limit,
                         summary=f"{m.feature} of {m.category} drifted from {name} v{version.version}'s training "
                         f"window: PSI {m.psi:.3f} > {limit:g}",
-                        details={"model": name, "version": version.version, "category": m.category,
-                                 "feature": m.feature, "recent_rows": m.recent_rows},
+                        details={
+                            "model": name,
+                            "version": version.version,
+                            "category": m.category,
+                            "feature": m.feature,
+                            "recent_rows": m.recent_rows,
+                        },
                     )
                 )
     report.freshness_days = store_freshness(engine, now)
@@ -243,4 +250,3 @@ def check_all(
             )
         )
     return report
-

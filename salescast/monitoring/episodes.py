@@ -65,7 +65,9 @@ class Episodes:
                 ).rowcount
                 if not started:
                     ongoing = conn.execute(
-                        update(ep).where(ep.key == condition.key, ep.status == "firing").values(updated_at=now, **values)
+                        update(ep)
+                        .where(ep.key == condition.key, ep.status == "firing")
+                        .values(updated_at=now, **values)
                     ).rowcount
                     if ongoing:
                         return "ongoing"

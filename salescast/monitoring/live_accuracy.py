@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,12 +99,16 @@ class AccuracyRow:
 
 def scored_spans(conn: Connection, name: str) -> list[ScoredSpan]:
     """The versions of `name` the alias history says served (see the module docstring), oldest first."""
-    events = conn.execute(
-        select(AliasEvent.alias, AliasEvent.to_version_id)
-        .where(AliasEvent.name == name, AliasEvent.alias.in_(SCORED_ALIASES), AliasEvent.to_version_id.is_not(None))
-        .order_by(AliasEvent.id)
-    ).all()
-    ids = {int(version_id) for _, version_id in events}
+    events = [
+        (str(alias), int(version_id))
+        for alias, version_id in conn.execute(
+            select(AliasEvent.alias, AliasEvent.to_version_id)
+            .where(AliasEvent.name == name, AliasEvent.alias.in_(SCORED_ALIASES), AliasEvent.to_version_id.is_not(None))
+            .order_by(AliasEvent.id)
+        ).all()
+        if version_id is not None
+    ]
+    ids = {version_id for _, version_id in events}
     if not ids:
         return []
     rows = conn.execute(
@@ -113,7 +118,7 @@ def scored_spans(conn: Connection, name: str) -> list[ScoredSpan]:
     number = {int(i): int(v) for i, v, _ in rows}
     ends: dict[int, dt.date | None] = {}
     for alias in SCORED_ALIASES:
-        sequence = [int(v) for a, v in events if a == alias and int(v) in origin]
+        sequence = [v for a, v in events if a == alias and v in origin]
         for position, version_id in enumerate(sequence):
             successor = next((origin[v] for v in sequence[position + 1 :] if origin[v] > origin[version_id]), None)
             end = None if successor is None else successor - dt.timedelta(days=1)
@@ -206,7 +211,9 @@ def accuracy(
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     la = LiveAccuracy
-    keys = [la.version] + ([la.category] if level != "version" else []) + ([la.horizon_day] if level == "horizon" else [])
+    keys = (
+        [la.version] + ([la.category] if level != "version" else []) + ([la.horizon_day] if level == "horizon" else [])
+    )
     query = (
         select(
             *keys,
@@ -229,10 +236,11 @@ def accuracy(
         rows = conn.execute(query).all()
     out = []
     for row in rows:
-        version = int(row[0])
-        category = str(row[1]) if level != "version" else None
-        horizon = int(row[2]) if level == "horizon" else None
-        points, abs_error, error, actual_abs, scaled, scaled_points, first, last = row[len(keys) :]
+        values: list[Any] = list(row)
+        version = int(values[0])
+        category = str(values[1]) if level != "version" else None
+        horizon = int(values[2]) if level == "horizon" else None
+        points, abs_error, error, actual_abs, scaled, scaled_points, first, last = values[len(keys) :]
         out.append(
             AccuracyRow(
                 model=name,

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from salescast.data.bulk import insert_frame
 from salescast.data.schema import Product, Store, VersionProfile, VersionSeriesScale
-from salescast.features.frame import DS, ID, Y, SeriesFrame
+from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import seasonal_period
 from salescast.training.metrics import series_scales
 
@@ -79,7 +79,7 @@ def drift_profile(frame: SeriesFrame, reference_days: int) -> tuple[dict[str, An
         for feature, column in columns.items():
             values = rows[column].to_numpy(dtype="float64")
             edges = bin_edges(values)
-            features[feature] = {"edges": edges, "shares": bin_shares(values, edges), "rows": int(len(values))}
+            features[feature] = {"edges": edges, "shares": bin_shares(values, edges), "rows": len(values)}
         profile[str(category)] = features
     return profile, start.date(), end.date()
 

@@ -19,7 +19,6 @@ from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sale
 from salescast.monitoring.alerts import LogAlertSink
 from salescast.monitoring.drift import check_all
 from salescast.monitoring.live_accuracy import update_live_accuracy
-
 from tests.conftest import free_port
 from tests.deploy.monitoring_files import dashboard_queries, metric_names, recorded_names, rules
 from tests.serving.conftest import LiveServer, live_server

@@ -22,7 +22,9 @@ def scrape(collector: DatabaseCollector) -> str:
 
 
 def test_a_database_that_does_not_answer_leaves_the_families_declared_and_empty() -> None:
-    down = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing", connect_args={"connect_timeout": 2})
+    down = make_engine(
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing", connect_args={"connect_timeout": 2}
+    )
 
     text = scrape(DatabaseCollector(down, ttl_seconds=0))
 
@@ -36,7 +38,9 @@ def test_training_runs_are_counted_and_reads_are_reused_for_the_ttl(engine: Engi
     record_training_run(engine, "demand", started, 12.5, "registered", version=1, gate_passed=True)
     collector = DatabaseCollector(engine, ttl_seconds=3600)
     first = scrape(collector)
-    record_training_run(engine, "demand", started + dt.timedelta(days=7), 30.0, "rejected", version=2, gate_passed=False)
+    record_training_run(
+        engine, "demand", started + dt.timedelta(days=7), 30.0, "rejected", version=2, gate_passed=False
+    )
 
     cached = scrape(collector)
     fresh = scrape(DatabaseCollector(engine, ttl_seconds=0))

@@ -21,9 +21,9 @@ from salescast.features.frame import load_series
 from salescast.monitoring.alert import Alert
 from salescast.monitoring.drift import check_all, psi
 from salescast.monitoring.episodes import Condition, Episodes
+from salescast.monitoring.http_delivery import RetryPolicy
 from salescast.monitoring.pagerduty import PagerDutyAlertSink
 from salescast.monitoring.profiles import save_training_profile
-from salescast.monitoring.http_delivery import RetryPolicy
 from salescast.registry.artifacts import LocalArtifactStore
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from tests.monitoring.conftest import Receiver
@@ -70,16 +70,36 @@ class Store:
 def trained(engine: Engine, tmp_path: Path) -> Store:
     """A production version whose profile is the first TRAIN_DAYS days, as the pipeline saves it."""
     settings = Settings(home=tmp_path / "home", drift_window_days=28, drift_min_rows=50, volume_runs=2)
-    sales = generate_sales(SyntheticConfig(stores=2, products=20, days=TRAIN_DAYS + 7 * WEEKS, seed=3, price_changes_per_year=0.0, promo_share=0.0))
+    sales = generate_sales(
+        SyntheticConfig(
+            stores=2, products=20, days=TRAIN_DAYS + 7 * WEEKS, seed=3, price_changes_per_year=0.0, promo_share=0.0
+        )
+    )
     store = Store(engine, settings, sales, tmp_path)
-    store.ingest(sales[pd.to_datetime(sales["date"]) < pd.to_datetime(sales["date"]).min() + pd.Timedelta(days=TRAIN_DAYS)])
+    store.ingest(
+        sales[pd.to_datetime(sales["date"]) < pd.to_datetime(sales["date"]).min() + pd.Timedelta(days=TRAIN_DAYS)]
+    )
     frame = load_series(engine)
     registry = ModelRegistry(engine, LocalArtifactStore(tmp_path / "artifacts"))
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "weights.json").write_text("{}")
     version = registry.register(
-        Candidate("demand", ["lgbm"], {"lgbm": 1.0}, {}, frame.exog, "D", 14, "0" * 64,
-                  frame.data["ds"].min().date(), frame.data["ds"].max().date(), 24, "test", None, {}),
+        Candidate(
+            "demand",
+            ["lgbm"],
+            {"lgbm": 1.0},
+            {},
+            frame.exog,
+            "D",
+            14,
+            "0" * 64,
+            frame.data["ds"].min().date(),
+            frame.data["ds"].max().date(),
+            24,
+            "test",
+            None,
+            {},
+        ),
         tmp_path / "model",
     )
     save_training_profile(engine, version.id, frame, reference_days=56)
@@ -89,8 +109,9 @@ def trained(engine: Engine, tmp_path: Path) -> Store:
 
 def drifted(frame: pd.DataFrame) -> pd.DataFrame:
     """Three times the units at 1.6 times the price: the level and a feature both moved."""
-    return frame.assign(units=frame["units"] * 3, unit_price=(frame["unit_price"] * 1.6).round(2),
-                        revenue=frame["revenue"] * 4.8)
+    return frame.assign(
+        units=frame["units"] * 3, unit_price=(frame["unit_price"] * 1.6).round(2), revenue=frame["revenue"] * 4.8
+    )
 
 
 def episodes(engine: Engine) -> dict[str, str]:
@@ -114,7 +135,9 @@ def test_data_like_the_training_window_does_not_drift(trained: Store) -> None:
 
     assert report.version == 1 and report.drift
     assert {m.feature for m in report.drift} == {"units", "price", "on_promotion"}
-    assert max(m.psi for m in report.drift) < trained.settings.drift_psi_threshold, [(m.category, m.feature, round(m.psi, 3), m.recent_rows) for m in report.drift]
+    assert max(m.psi for m in report.drift) < trained.settings.drift_psi_threshold, [
+        (m.category, m.feature, round(m.psi, 3), m.recent_rows) for m in report.drift
+    ]
     assert set(report.freshness_days) == {"S001", "S002"} or len(report.freshness_days) == 2
     assert all(days < 1 for days in report.freshness_days.values())
     assert report.volume is not None and report.volume[0] == pytest.approx(report.volume[1])

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select, text, update
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, insert, select, text
 from typer.testing import CliRunner
 
 from salescast.cli import app
@@ -77,14 +77,18 @@ def offline_metrics(state: Promoted, version: ModelVersion) -> pd.DataFrame:
                     "WHERE f.version_id = :v"
                 ),
                 {"v": version.id},
-            ).mappings()
+            )
+            .mappings()
+            .all()
         )
     forecasts["date"] = pd.to_datetime(forecasts["date"])
     actuals = state.held_back.assign(date=pd.to_datetime(state.held_back["date"]))
     last_day = actuals["date"].max()
     forecasts = forecasts[forecasts["date"] <= last_day]
     category = state.train.drop_duplicates("product").set_index("product")["category"]
-    joined = forecasts.merge(actuals[["store", "product", "date", "units"]], how="left", on=["store", "product", "date"])
+    joined = forecasts.merge(
+        actuals[["store", "product", "date", "units"]], how="left", on=["store", "product", "date"]
+    )
     joined["units"] = joined["units"].fillna(0.0)
     joined["category"] = joined["product"].map(category)
 
@@ -98,6 +102,7 @@ def offline_metrics(state: Promoted, version: ModelVersion) -> pd.DataFrame:
     train = state.train.assign(date=pd.to_datetime(state.train["date"])).sort_values("date")
     scales = train.groupby(["store", "product"])["units"].apply(scale).rename("scale").reset_index()
     joined = joined.merge(scales, on=["store", "product"], how="left")
+    assert version.data_end is not None
     joined["horizon_day"] = (joined["date"] - pd.Timestamp(version.data_end)).dt.days
     joined["e"] = joined["p50"] - joined["units"]
     joined["ae"] = joined["e"].abs()
@@ -145,7 +150,8 @@ def test_live_accuracy_matches_an_offline_computation_to_the_fourth_decimal(prom
         assert per_category[str(category)].wape == pytest.approx(pooled_wape, abs=5e-5)
     overall = version_accuracy(promoted.engine, "demand", [version.version])[version.version]
     assert overall.points == int(expected["points"].sum())
-    assert 0 < overall.wape < 200 and overall.mase is not None and overall.mase > 0
+    assert overall.wape is not None and 0 < overall.wape < 200
+    assert overall.mase is not None and overall.mase > 0
 
 
 def test_a_rerun_and_a_corrected_file_recompute_rather_than_add(promoted: Promoted) -> None:
@@ -155,7 +161,9 @@ def test_a_rerun_and_a_corrected_file_recompute_rather_than_add(promoted: Promot
     assert update_live_accuracy(promoted.engine, "demand") == first
     assert version_accuracy(promoted.engine, "demand", [1])[1] == before
 
-    doubled = promoted.held_back.assign(units=promoted.held_back["units"] * 2, revenue=promoted.held_back["revenue"] * 2)
+    doubled = promoted.held_back.assign(
+        units=promoted.held_back["units"] * 2, revenue=promoted.held_back["revenue"] * 2
+    )
     ingest_held_back(promoted, doubled, "corrected.csv")
     update_live_accuracy(promoted.engine, "demand")
     after = version_accuracy(promoted.engine, "demand", [1])[1]
@@ -173,6 +181,8 @@ def test_only_days_with_actuals_count_and_a_successor_takes_over_its_days(promot
     # A second version, trained on data 10 days longer, takes production: from its first forecast day on,
     # those days are its to answer for, and the first version is scored only up to the day before.
     v1 = promoted.registry.alias("demand", PRODUCTION)
+    assert v1.data_end is not None
+    v1_end = v1.data_end
     with promoted.engine.begin() as conn:
         v2_id = conn.execute(
             text(
@@ -182,7 +192,7 @@ def test_only_days_with_actuals_count_and_a_successor_takes_over_its_days(promot
                 " data_fingerprint, data_start, :end, series, package_version, metrics FROM model_versions"
                 " WHERE id = :id RETURNING id"
             ),
-            {"end": v1.data_end + dt.timedelta(days=10), "id": v1.id},
+            {"end": v1_end + dt.timedelta(days=10), "id": v1.id},
         ).scalar_one()
         conn.execute(
             text(
@@ -190,11 +200,11 @@ def test_only_days_with_actuals_count_and_a_successor_takes_over_its_days(promot
                 "SELECT :v2, product_id, store_id, date, p10, p50 + 1, p90, mean, method FROM forecasts "
                 "WHERE version_id = :v1 AND date > :end"
             ),
-            {"v2": v2_id, "v1": v1.id, "end": v1.data_end + dt.timedelta(days=10)},
+            {"v2": v2_id, "v1": v1.id, "end": v1_end + dt.timedelta(days=10)},
         )
         for alias, at in ((PRODUCTION, 1), (CHALLENGER, 2)):
             conn.execute(
-                AliasEvent.__table__.insert().values(
+                insert(AliasEvent).values(
                     name="demand",
                     alias=alias,
                     from_version_id=v1.id if alias == PRODUCTION else None,
@@ -208,22 +218,21 @@ def test_only_days_with_actuals_count_and_a_successor_takes_over_its_days(promot
 
     with promoted.engine.connect() as conn:
         spans = {s.version: s for s in scored_spans(conn, "demand")}
-        v1_days = conn.execute(
-            select(LiveAccuracy.horizon_day).where(LiveAccuracy.version == 1).distinct()
-        ).scalars().all()
-        v2_days = conn.execute(
-            select(LiveAccuracy.horizon_day).where(LiveAccuracy.version == 2).distinct()
-        ).scalars().all()
-    assert spans[1].last == v1.data_end + dt.timedelta(days=10)
-    assert spans[2].first == v1.data_end + dt.timedelta(days=11) and spans[2].last is None
+        v1_days = (
+            conn.execute(select(LiveAccuracy.horizon_day).where(LiveAccuracy.version == 1).distinct()).scalars().all()
+        )
+        v2_days = (
+            conn.execute(select(LiveAccuracy.horizon_day).where(LiveAccuracy.version == 2).distinct()).scalars().all()
+        )
+    assert spans[1].last == v1_end + dt.timedelta(days=10)
+    assert spans[2].first == v1_end + dt.timedelta(days=11) and spans[2].last is None
     assert sorted(v1_days) == list(range(1, 11))
     assert sorted(v2_days) == list(range(1, HELD_BACK_DAYS - 10 + 1))  # its own horizon: from its data end
 
 
 def test_versions_never_on_production_or_challenger_are_not_scored(promoted: Promoted) -> None:
     with promoted.engine.begin() as conn:
-        conn.execute(update(ModelVersion).values(data_end=ModelVersion.data_end))  # touch nothing
-        conn.execute(AliasEvent.__table__.delete())
+        conn.execute(delete(AliasEvent))
     ingest_held_back(promoted)
     assert update_live_accuracy(promoted.engine, "demand") == 0
     assert accuracy(promoted.engine, "demand") == []
@@ -254,8 +263,19 @@ def test_ingest_scores_the_new_actuals_and_the_cli_and_the_api_list_them(
     assert len(listed) == 1 and listed[0]["version"] == 1 and listed[0]["points"] == expected.points
     assert listed[0]["wape"] == pytest.approx(expected.wape) and listed[0]["category"] is None
     lines = per_day.output.strip().splitlines()
-    assert lines[0].split(",") == ["model", "version", "category", "horizon_day", "points", "mae", "wape", "mase",
-                                   "bias", "first_date", "last_date"]
+    assert lines[0].split(",") == [
+        "model",
+        "version",
+        "category",
+        "horizon_day",
+        "points",
+        "mae",
+        "wape",
+        "mase",
+        "bias",
+        "first_date",
+        "last_date",
+    ]
     assert len(lines) - 1 == promoted.train["category"].nunique() * HELD_BACK_DAYS
     assert shown.exit_code == 0 and "live accuracy" in shown.output and "wape" in shown.output
     assert drift.exit_code == 0, drift.output
@@ -265,8 +285,11 @@ def test_ingest_scores_the_new_actuals_and_the_cli_and_the_api_list_them(
 
     # The API serves the same rows to a read key, and 404s a model it does not know.
     settings = promoted.settings.model_copy(
-        update={"database_url": promoted.engine.url.render_as_string(hide_password=False),
-                "artifact_uri": f"file://{promoted.tmp / 'artifacts'}", "prediction_log_process": False}
+        update={
+            "database_url": promoted.engine.url.render_as_string(hide_password=False),
+            "artifact_uri": f"file://{promoted.tmp / 'artifacts'}",
+            "prediction_log_process": False,
+        }
     )
     read_key = KeyStore(promoted.engine, cache_seconds=0).create("reader", ["read"]).secret
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

@@ -17,9 +17,9 @@ from salescast.data.database import make_engine
 from salescast.data.schema import AliasEvent, Deployment, LiveAccuracy, ModelVersion, PredictionLogEntry
 from salescast.errors import ArtifactIntegrityError, ConfigurationError, ConflictError, NotFoundError
 from salescast.monitoring.alerts import Alert, WebhookAlertSink
+from salescast.monitoring.live_accuracy import AccuracyRow
 from salescast.monitoring.live_stats import VariantStats
 from salescast.registry.artifacts import LocalArtifactStore
-from salescast.monitoring.live_accuracy import AccuracyRow
 from salescast.registry.deployments import DeploymentService, LiveAccuracyGuard, judge
 from salescast.registry.versions import CHALLENGER, PRODUCTION, AliasTarget, ModelRegistry, RejectedVersionError
 from tests.registry.test_versions import candidate, model_folder, truncate_artifact
@@ -584,8 +584,9 @@ def test_judging_live_accuracy_needs_enough_actuals_on_both_sides() -> None:
     fine = VariantStats(100, 0, 0.0, 10.0, None)
 
     def row(version: int, points: int, wape: float | None) -> AccuracyRow:
-        return AccuracyRow(NAME, version, None, None, points, 1.0, wape, None, 0.0, dt.date(2026, 3, 1),
-                           dt.date(2026, 3, 2))
+        return AccuracyRow(
+            NAME, version, None, None, points, 1.0, wape, None, 0.0, dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+        )
 
     def verdict(candidate: AccuracyRow | None, baseline: AccuracyRow | None) -> str:
         live = LiveAccuracyGuard(candidate, baseline, min_actuals=100, max_wape_ratio=1.25)
@@ -661,10 +662,24 @@ def scored(engine: Engine, registry: ModelRegistry, version: int, points: int, w
     with engine.begin() as conn:
         conn.execute(
             insert(LiveAccuracy).values(
-                version_id=row.id, category="snacks", horizon_day=1, model_name=NAME, version=version,
-                points=points, abs_error=abs_error, error=-abs_error, actual_abs=1000.0, scaled_abs_error=0.0,
-                scaled_points=0, mae=abs_error / points, wape=wape, mase=None, bias=-wape,
-                first_date=dt.date(2026, 3, 1), last_date=dt.date(2026, 3, 1), updated_at=START,
+                version_id=row.id,
+                category="snacks",
+                horizon_day=1,
+                model_name=NAME,
+                version=version,
+                points=points,
+                abs_error=abs_error,
+                error=-abs_error,
+                actual_abs=1000.0,
+                scaled_abs_error=0.0,
+                scaled_points=0,
+                mae=abs_error / points,
+                wape=wape,
+                mase=None,
+                bias=-wape,
+                first_date=dt.date(2026, 3, 1),
+                last_date=dt.date(2026, 3, 1),
+                updated_at=START,
             )
         )
 

@@ -103,4 +103,3 @@ def test_metrics_export_the_serving_versions_and_what_the_database_records(api: 
     assert holdout["1"] is not None and holdout["2"] is not None and 0 < holdout["1"] < 200
     # Declared before any actuals or drift check exist, so dashboards and rules see the names.
     assert "# TYPE salescast_live_wape gauge" in text and "# TYPE salescast_drift_psi gauge" in text
-

@@ -50,7 +50,10 @@ def live_accuracy(state: Any, name: str, by: str, version: int | None) -> list[d
 async def model_accuracy(
     request: Request,
     name: ModelName,
-    by: Annotated[Literal["version", "category", "horizon"], Query(description="rows per version, per version and category, or per horizon day too")] = "category",
+    by: Annotated[
+        Literal["version", "category", "horizon"],
+        Query(description="rows per version, per version and category, or per horizon day too"),
+    ] = "category",
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="only this version")] = None,
     caller: Caller = Depends(read_access),
 ) -> Response:
