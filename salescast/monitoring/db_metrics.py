@@ -131,7 +131,7 @@ class DatabaseCollector(Collector):
                 try:
                     self._cached = read_metrics(self.engine, dt.datetime.now(dt.UTC))
                 except Exception as exc:  # a scrape answers whatever the database does
-                    log.warning("metrics.database_unavailable", extra={"error": str(exc).splitlines()[0]})
+                    log.warning("metrics.database_read_failed", extra={"error": str(exc).splitlines()[0]})
                     self._cached = list(_families().values())
                 self._read_at = time.monotonic()
             return list(self._cached)
@@ -187,13 +187,14 @@ def _live(conn: Connection, families: dict[str, Metric]) -> None:
         _add(families["live_wape"], labels, abs_error / actual * 100 if actual else None)
         _add(families["live_bias"], labels, error / actual * 100 if actual else None)
         _add(families["live_mase"], labels, scaled / scaled_points if scaled_points else None)
+    # No DISTINCT: PostgreSQL cannot compare JSON values; a version both aliases point at is one series.
     aliased = conn.execute(
         select(ModelVersion.name, ModelVersion.version, ModelVersion.metrics)
         .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
         .where(ModelAlias.alias.in_(SCORED_ALIASES))
-        .distinct()
     ).all()
-    for name, version, metrics in aliased:
+    unique = {(name, version): metrics for name, version, metrics in aliased}
+    for (name, version), metrics in unique.items():
         candidate = (metrics or {}).get("candidate") or {}
         _add(families["holdout_wape"], [str(name), str(version)], candidate.get("wape"))
     dm = DriftMeasure

@@ -32,7 +32,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select, text
 
 from salescast.data.bulk import insert_frame
-from salescast.data.schema import AliasEvent, LiveAccuracy, ModelVersion
+from salescast.data.schema import AliasEvent, LiveAccuracy, ModelVersion, SalesFact
 from salescast.monitoring.profiles import NO_CATEGORY
 
 SCORED_ALIASES = ("production", "challenger")
@@ -42,8 +42,6 @@ _FORECASTS_WITH_ACTUALS = """
     SELECT f.product_id, f.store_id, f.date, f.p50, s.units,
            COALESCE(parent.name, c.name) AS category, sc.scale
     FROM forecasts f
-    JOIN (SELECT store_id, MAX(date) AS newest FROM sales GROUP BY store_id) fresh
-      ON fresh.store_id = f.store_id AND f.date <= fresh.newest
     JOIN products p ON p.id = f.product_id
     LEFT JOIN categories c ON c.id = p.category_id
     LEFT JOIN categories parent ON parent.id = c.parent_id
@@ -52,7 +50,6 @@ _FORECASTS_WITH_ACTUALS = """
       ON sc.version_id = f.version_id AND sc.product_id = f.product_id AND sc.store_id = f.store_id
     WHERE f.version_id = :version_id AND f.date >= :first AND f.date <= :last
 """
-_FAR = dt.date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -130,20 +127,32 @@ def scored_spans(conn: Connection, name: str) -> list[ScoredSpan]:
     return [ScoredSpan(v, number[v], origin[v], ends[v]) for v in sorted(ends, key=lambda v: (number[v], v))]
 
 
-def joined_actuals(conn: Connection, span: ScoredSpan) -> pd.DataFrame:
-    """The span's stored forecasts that have actuals: product_id, store_id, date, p50, y, category, scale."""
-    params = {"version_id": span.version_id, "first": span.first, "last": span.last or _FAR}
-    frame = pd.DataFrame(conn.execute(text(_FORECASTS_WITH_ACTUALS), params).mappings().all())
+def newest_sales(conn: Connection) -> dict[int, dt.date]:
+    """The newest sales date of each store (by id): up to where its actuals have arrived."""
+    rows = conn.execute(select(SalesFact.store_id, func.max(SalesFact.date)).group_by(SalesFact.store_id)).all()
+    return {int(store): _as_date(day) for store, day in rows}
+
+
+def joined_actuals(conn: Connection, span: ScoredSpan, arrived: dict[int, dt.date]) -> pd.DataFrame:
+    """The span's stored forecasts that have actuals (`arrived`: each store's newest sales date):
+    product_id, store_id, date, p50, y, category, scale."""
     columns = ["product_id", "store_id", "date", "p50", "y", "category", "scale"]
+    newest = max(arrived.values(), default=None)
+    if newest is None or newest < span.first:
+        return pd.DataFrame(columns=columns)
+    last = newest if span.last is None else min(newest, span.last)
+    params = {"version_id": span.version_id, "first": span.first, "last": last}
+    frame = pd.DataFrame(conn.execute(text(_FORECASTS_WITH_ACTUALS), params).mappings().all())
     if frame.empty:
         return pd.DataFrame(columns=columns)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    frame = frame[frame["date"] <= frame["store_id"].map(arrived).fillna(dt.date.min)]
     frame = frame.rename(columns={"units": "y"})
     frame["y"] = pd.to_numeric(frame["y"], errors="coerce").astype("float64").fillna(0.0)
     frame["p50"] = frame["p50"].astype("float64")
     frame["scale"] = pd.to_numeric(frame["scale"], errors="coerce").astype("float64")
     frame["category"] = frame["category"].fillna(NO_CATEGORY).astype(str)
-    frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    return frame[columns]
+    return frame[columns].reset_index(drop=True)
 
 
 def cell_sums(joined: pd.DataFrame, first_day: dt.date) -> pd.DataFrame:
@@ -191,9 +200,10 @@ def update_live_accuracy(engine: Engine, name: str) -> int:
     now = dt.datetime.now(dt.UTC)
     with engine.connect() as conn:
         spans = scored_spans(conn, name)
+        arrived = newest_sales(conn) if spans else {}
     for span in spans:
         with engine.begin() as conn:
-            joined = joined_actuals(conn, span)
+            joined = joined_actuals(conn, span, arrived)
             conn.execute(delete(LiveAccuracy).where(LiveAccuracy.version_id == span.version_id))
             if joined.empty:
                 continue
