@@ -25,7 +25,10 @@ from sqlalchemy import Engine, func, select, text
 
 from salescast.config import Settings
 from salescast.data.database import make_engine, open_database
+from salescast.data.ingest import ingest_file
+from salescast.data.presets import resolve_spec
 from salescast.data.schema import IngestionRun, SalesFact
+from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.errors import ConfigurationError, DataValidationError
 from salescast.registry.artifacts import LocalArtifactStore, s3_client
 from salescast.registry.versions import ModelRegistry
@@ -497,3 +500,24 @@ def test_worker_once_ingest_loads_the_drop_and_fails_when_a_file_is_refused(tmp_
     assert refused.returncode == DataValidationError.exit_code
     assert "1 of 1 file(s) not loaded: c.csv" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_scheduled_monitor_run_checks_freshness_and_alerts_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sales from 2023 are stale: the first run alerts per store, the second sees the same episodes."""
+    caplog.set_level(logging.INFO)
+    settings = worker_settings(tmp_path)
+    path = tmp_path / "sales.csv"
+    write_sales(generate_sales(SyntheticConfig(stores=2, products=3, days=30, seed=1)), path)
+    engine = open_database(settings.resolved_database_url)
+    assert ingest_file(engine, path, resolve_spec(None), settings).status == "succeeded"
+    engine.dispose()
+
+    run_scheduled_job("monitor", settings)
+    run_scheduled_job("monitor", settings)
+
+    finished = [r.getMessage() for r in caplog.records if r.getMessage().startswith("worker.job.finished job=monitor")]
+    alerts = [r.getMessage() for r in caplog.records if r.name == "salescast.alerts"]
+    assert len(finished) == 2 and all("breached=2" in line for line in finished)
+    assert len(alerts) == 2 and all('"event": "data.stale"' in alert for alert in alerts)
