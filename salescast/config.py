@@ -125,6 +125,49 @@ class Settings(BaseSettings):
         description="PagerDuty events endpoint (https://events.eu.pagerduty.com/v2/enqueue for EU accounts).",
     )
 
+    # Monitoring (salescast monitor, the worker's monitor job, /metrics): live accuracy and drift
+    monitor_cron: str = Field(
+        default="30 * * * *", description="When the worker checks drift, freshness and volume (cron, UTC)."
+    )
+    live_accuracy_min_actuals: int = Field(
+        default=200,
+        ge=1,
+        description="Actuals (series-days) a version's live accuracy needs before a rollout is judged by it.",
+    )
+    rollout_max_live_wape_ratio: float = Field(
+        default=1.25,
+        gt=1.0,
+        description="Roll a candidate back when its live WAPE exceeds the baseline's by more than this factor "
+        "(once both have live_accuracy_min_actuals actuals).",
+    )
+    drift_psi_threshold: float = Field(
+        default=0.25, gt=0.0, description="Population stability index above which a feature of a category drifted."
+    )
+    drift_window_days: int = Field(
+        default=28, gt=0, description="Days of the newest sales that drift checks compare with the training window."
+    )
+    drift_reference_days: int = Field(
+        default=91, gt=0, description="Last days of a version's training window saved as its drift reference."
+    )
+    drift_min_rows: int = Field(
+        default=100, gt=0, description="Rows (series-days) a category needs, recent and reference, to be checked."
+    )
+    freshness_max_days: float = Field(
+        default=2.0, gt=0.0, description="Alert when a store's newest sales date is more than this many days old."
+    )
+    volume_drop_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Alert when the latest ingestion accepted less than (1 - this) x the median of the runs before.",
+    )
+    volume_runs: int = Field(
+        default=7, ge=1, description="Earlier succeeded ingestion runs whose median the latest one is compared with."
+    )
+    metrics_database_seconds: float = Field(
+        default=30.0, ge=0.0, description="How long /metrics reuses what it read from the database (0 = every scrape)."
+    )
+
     # Model registry
     model_aliases: str = Field(
         default=DEFAULT_MODEL_ALIASES,

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from salescast.cli import backup, data, deploy, keys, models, pipeline, serve, training, web, worker
+from salescast.cli import backup, data, deploy, keys, models, monitor, pipeline, serve, training, web, worker
 from salescast.cli.output import console, errors, format_metric, print_error
 from salescast.config import get_settings
 from salescast.errors import ConfigurationError, SalescastError, StorageError
@@ -34,6 +34,7 @@ app.add_typer(deploy.group, name="deploy")
 app.add_typer(pipeline.group, name="pipeline")
 app.add_typer(keys.group, name="keys")
 app.add_typer(web.group, name="web")
+app.add_typer(monitor.group, name="monitor")
 app.add_typer(worker.commands)
 app.add_typer(serve.commands)
 app.add_typer(backup.commands)

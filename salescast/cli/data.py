@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from salescast.cli.output import FormatOption, OutputFormat, console, emit, numbers, print_table
+from salescast.cli.output import FormatOption, OutputFormat, console, emit, errors, numbers, print_table
 from salescast.cli.services import open_engine
 from salescast.config import NegativeSalesPolicy, get_settings
 from salescast.data.presets import PRESETS, parse_mapping_options, resolve_spec
@@ -112,6 +112,22 @@ def ingest(
     with rows_bar(f"loading {file.name}", total) as rows_read:
         report = ingest_file(engine, file, spec, settings, preset=preset, progress=rows_read)
     _print_ingest_report(report, show)
+    if report.status == "succeeded" and (report.facts_inserted or report.facts_updated):
+        _refresh_live_accuracy(engine, settings.model_name)
+
+
+def _refresh_live_accuracy(engine: Any, model: str) -> None:
+    """New actuals: score the stored forecasts of the versions that served those days (live accuracy). The
+    file is loaded whatever happens here, so a failure is one warning line, not a failed command."""
+    from salescast.monitoring.live_accuracy import update_live_accuracy
+
+    try:
+        cells = update_live_accuracy(engine, model)
+    except Exception as exc:
+        errors.print(f"[yellow]warning:[/] live accuracy of {model} not updated: {exc}", highlight=False)
+        return
+    if cells:
+        console.print(f"live accuracy of {model}: {cells:,} cells (version x category x horizon day) updated")
 
 
 def _print_ingest_report(report: IngestReport, show: int) -> None:

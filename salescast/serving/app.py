@@ -22,7 +22,7 @@ from salescast.serving.fast_path import CachedAnswers
 from salescast.serving.limits import document_limits
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
-from salescast.serving.routes import API_PREFIX, catalog, data, deployments, forecasts, health, keys, models
+from salescast.serving.routes import API_PREFIX, catalog, data, deployments, forecasts, health, keys, models, monitoring
 from salescast.serving.security_headers import SecurityHeaders, swagger_page
 from salescast.serving.state import build_state, close_state
 from salescast.web.bundle import mount_dashboard
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         forecasts.router,
         catalog.router,
         models.router,
+        monitoring.router,
         deployments.router,
         data.router,
         keys.router,

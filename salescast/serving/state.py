@@ -132,7 +132,14 @@ def build_state(settings: Settings, engine: Engine | None = None) -> ServingStat
         ensure_stored_forecasts(engine, registry, row, settings)
 
     alerts = alert_sink(settings.alert_url, settings)
-    deployments = DeploymentService(engine, registry, alerts, ensure_forecasts)
+    deployments = DeploymentService(
+        engine,
+        registry,
+        alerts,
+        ensure_forecasts,
+        min_actuals=settings.live_accuracy_min_actuals,
+        max_live_wape_ratio=settings.rollout_max_live_wape_ratio,
+    )
     model_dir = tempfile.TemporaryDirectory(prefix="salescast-serving-")
     predictions = make_prediction_log(engine, settings)
     predictions.start()

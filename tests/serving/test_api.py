@@ -82,6 +82,7 @@ def test_every_api_route_enforces_its_scope(api: Api) -> None:
         ("GET", "/api/v1/products"): ("read", {}),
         ("GET", "/api/v1/models"): ("read", {}),
         ("GET", "/api/v1/models/{name}/versions"): ("read", {}),
+        ("GET", "/api/v1/models/{name}/accuracy"): ("read", {}),
         ("POST", "/api/v1/forecast/what-if"): ("predict", {"product": sku, "horizon": 7, "price_change_pct": -10}),
         ("POST", "/api/v1/models/{name}/aliases"): ("admin", {"alias": "production", "version": 1}),
         ("GET", "/api/v1/stores"): ("read", {}),

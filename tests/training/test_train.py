@@ -188,8 +188,8 @@ def test_the_weekly_default_blends_two_boosters_that_round_trip(tmp_path: Path) 
     model, report = train(frame, families, BacktestSpec(horizon=13, windows=3, step=26))
 
     assert set(model.members) == {"lgbm", "lgbm_mean", "theta"}
-    short = report.by_path().loc["short", "mase"]
-    assert short["lgbm_mean"] < short["lgbm"]
+    mase = report.by_path()["mase"]
+    assert mase[("short", "lgbm_mean")] < mase[("short", "lgbm")]
     model.save(tmp_path / "model")
     loaded = model_class("ensemble").load(tmp_path / "model")
     pd.testing.assert_frame_equal(model.predict(13), loaded.predict(13))
