@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from salescast.errors import ConfigurationError
@@ -161,6 +161,15 @@ class Settings(BaseSettings):
         description="Comma-separated client addresses whose X-Forwarded-Proto is believed (`*` = any): "
         "a request they forward as https gets Strict-Transport-Security. Empty = trust none.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (scheme://host[:port]) a browser may call the API from; `*` = any "
+        "origin (only without credentials). Empty = no CORS headers: browsers allow same-origin calls only.",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False,
+        description="Let browsers send credentials (cookies, Authorization) cross-origin; needs named origins.",
+    )
     hsts_max_age_seconds: int = Field(
         default=31_536_000, ge=0, description="max-age of Strict-Transport-Security on https responses."
     )
@@ -210,6 +219,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
     log_level: str = Field(default="INFO", description="Lowest level logged (DEBUG, INFO, WARNING, ...).")
     access_log: bool = Field(default=True, description="One log line per served request.")
+    log_emf: bool = Field(
+        default=False,
+        description="Also write each request's count and latency to stdout in CloudWatch embedded metric "
+        "format, so CloudWatch Logs makes metrics of them without an agent (Lambda, ECS with awslogs).",
+    )
+    emf_namespace: str = Field(default="salescast", min_length=1, description="CloudWatch namespace of EMF metrics.")
 
     @field_validator("holiday_country")
     @classmethod
@@ -227,6 +242,33 @@ class Settings(BaseSettings):
                 f"characters), got {', '.join(repr(name) for name in bad)}"
             )
         return ",".join(dict.fromkeys(names))
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origin_list(cls, value: str) -> str:
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        bad = [o for o in origins if o != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", o)]
+        if bad:
+            raise ValueError(
+                f"origins are scheme://host[:port] without a path, or *; got {', '.join(repr(o) for o in bad)}"
+            )
+        return ",".join(dict.fromkeys(origins))
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        # Browsers refuse `Access-Control-Allow-Origin: *` on a credentialed request, and echoing any
+        # origin instead would let every site call the API with the user's credentials.
+        if self.cors_allow_credentials and "*" in self.cors_origin_list:
+            raise ValueError(
+                "SALESCAST_CORS_ORIGINS='*' cannot be combined with SALESCAST_CORS_ALLOW_CREDENTIALS=true: "
+                "name the origins that may send credentials"
+            )
+        return self
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The allowed CORS origins (see `cors_origins`)."""
+        return tuple(origin for origin in self.cors_origins.split(",") if origin)
 
     @property
     def alias_names(self) -> tuple[str, ...]:
