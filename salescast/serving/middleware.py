@@ -119,7 +119,8 @@ class RequestContextMiddleware:
                     },
                 )
             if self.emf_namespace is not None:
-                emit(request_metrics(self.emf_namespace, route, scope["method"], status, version, milliseconds, request_id))
+                method = scope["method"]
+                emit(request_metrics(self.emf_namespace, route, method, status, version, milliseconds, request_id))
             request_id_var.reset(token)
 
 

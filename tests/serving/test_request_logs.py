@@ -54,9 +54,7 @@ def test_every_request_logs_its_id_key_id_version_and_latency_never_the_key(
     read_id = api.engine.connect().exec_driver_sql("SELECT id FROM api_keys WHERE name = 'read-key'").scalar()
     predict_id = api.engine.connect().exec_driver_sql("SELECT id FROM api_keys WHERE name = 'predict-key'").scalar()
     assert [line["key_id"] for line in lines] == [read_id, read_id, predict_id, None]
-    assert [line["request_id"] for line in lines] == [
-        r.headers["X-Request-Id"] for r in (*cached, what_if, unknown)
-    ]
+    assert [line["request_id"] for line in lines] == [r.headers["X-Request-Id"] for r in (*cached, what_if, unknown)]
     version = cached[0].headers["X-Model-Version"]
     assert [line["model_version"] for line in lines[:2]] == [version, version]
     assert all(isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0 for line in lines)
