@@ -162,7 +162,7 @@ class PredictionLogWriter:
                     self._drop(1)
                 if len(self._pending) >= self.batch_size:
                     self._wake.notify()
-        except Exception:  # the log must never fail a request
+        except Exception:  # nosec B110: the log must never fail a request
             pass
 
     # -- life cycle -------------------------------------------------------------------------------------
