@@ -210,6 +210,12 @@ class Settings(BaseSettings):
     prediction_log_max_pending: int = Field(
         default=100_000, gt=0, description="Rows held while the database is down; older ones are dropped beyond."
     )
+    prediction_log_max_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait between write attempts while the database is down (the wait doubles from "
+        "0.5 s up to this); rows written after an outage wait at most this long once it ends.",
+    )
     deployment_check_seconds: float = Field(
         default=5.0, gt=0, description="How often a server checks its model aliases and rollout steps."
     )

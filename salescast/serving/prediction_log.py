@@ -351,4 +351,6 @@ def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWrit
         flush_seconds=settings.prediction_log_flush_seconds,
         max_pending=settings.prediction_log_max_pending,
         separate_process=settings.prediction_log_process,
+        max_retry_seconds=settings.prediction_log_max_retry_seconds,
+        retry_seconds=min(0.5, settings.prediction_log_max_retry_seconds),
     )
