@@ -85,7 +85,7 @@ def _report_unusable(alerts: AlertSink) -> Callable[[ModelVersion, SalescastErro
         # The details (the artifact's location, both checksums) are for operators: never in a response.
         summary = (
             f"model {version.name} v{version.version} cannot serve: its artifact (recorded sha256 "
-            f"{version.artifact_sha256}) is corrupt or missing; what-ifs fall back to an earlier version"
+            f"{version.artifact_sha256}) is corrupt or missing; what-ifs fall back to an earlier version that loads"
         )
         log.error("model.artifact_unusable", extra={"model_version": version.version, "error": str(error)})
         alert = Alert(

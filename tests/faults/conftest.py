@@ -120,3 +120,7 @@ def store_copy(trained_store: TrainedStore) -> tuple[str, dict[str, str]]:
     finally:
         engine.dispose()
     return url, keys
+
+
+# The HTTP receiver of the alert-sink tests, as the webhook an alert goes to.
+from tests.monitoring.conftest import Receiver, receiver  # noqa: E402, F401
