@@ -123,4 +123,4 @@ def store_copy(trained_store: TrainedStore) -> tuple[str, dict[str, str]]:
 
 
 # The HTTP receiver of the alert-sink tests, as the webhook an alert goes to.
-from tests.monitoring.conftest import Receiver, receiver  # noqa: E402, F401
+from tests.monitoring.conftest import receiver  # noqa: E402, F401

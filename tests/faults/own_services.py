@@ -3,7 +3,6 @@ port) that it stops and starts by pid. The shared servers other tests use are ne
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -20,10 +19,10 @@ from tests.conftest import free_port
 
 def postgres_bin() -> Path:
     """The newest Debian PostgreSQL's bin folder."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
     if not found:
         raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
-    return Path(found[-1]).parent
+    return found[-1].parent
 
 
 class OwnPostgres:
@@ -64,7 +63,9 @@ class OwnPostgres:
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start on port {self.port}: {self.log.read_text()}") from None
+                    raise RuntimeError(
+                        f"PostgreSQL did not start on port {self.port}: {self.log.read_text()}"
+                    ) from None
                 time.sleep(0.1)
 
     @property
@@ -91,7 +92,7 @@ class OwnPostgres:
     def create_database(self, name: str, template: str | None = None) -> str:
         suffix = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.admin_url(), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"{suffix}')  # type: ignore[arg-type]
+            admin.execute(f'CREATE DATABASE "{name}"{suffix}')
         return self.url(name)
 
     def remove(self) -> None:

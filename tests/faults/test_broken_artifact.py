@@ -15,11 +15,14 @@ from sqlalchemy import text
 
 from salescast.data.database import make_engine
 from salescast.registry.versions import ModelRegistry
-from tests.faults.conftest import Receiver, TrainedStore, app_settings, running_app
+from tests.faults.conftest import TrainedStore, app_settings, running_app
+from tests.monitoring.conftest import Receiver
 
 TOP = "/api/v1/forecast/top-products"
 WHAT_IF = "/api/v1/forecast/what-if"
 ALIASES = "/api/v1/models/demand/aliases"
+
+pytestmark = pytest.mark.faults
 
 
 def own_artifacts(store: TrainedStore, url: str, folder: Path) -> Path:

@@ -28,6 +28,8 @@ ROWS = 1_000_000
 DAYS = 1_000  # a thousand products x a thousand days x one store
 KILL_AFTER_SECONDS = 4.0  # after the run is recorded: well inside a load of ~20 s on 2 busy cores
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture(scope="module")
 def million_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:

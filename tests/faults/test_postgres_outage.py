@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,8 @@ from tests.faults.conftest import TrainedStore, app_settings, running_app
 TOP = "/api/v1/forecast/top-products"
 WHAT_IF = "/api/v1/forecast/what-if"
 ALIASES = "/api/v1/models/demand/aliases"
+
+pytestmark = pytest.mark.faults
 
 
 def logged_rows(url: str) -> tuple[int, set[str]]:

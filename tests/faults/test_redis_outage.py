@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.faults.conftest import TrainedStore, app_settings, running_app
 from tests.serving.redis_servers import ThrowawayRedis
@@ -16,6 +17,8 @@ from tests.serving.redis_servers import ThrowawayRedis
 TOP = "/api/v1/forecast/top-products"
 LIMITS = (1, 2, 3, 4)  # four cacheable answers the load cycles through
 BREAKER_SECONDS = 5.0  # how long the cache and the limiter leave Redis alone after a failure (their default)
+
+pytestmark = pytest.mark.faults
 
 
 class Load:
