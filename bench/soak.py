@@ -76,8 +76,10 @@ def prepare_store(folder: Path, small: bool = False) -> tuple[str, dict[str, str
     engine = make_engine(url)
     migrate(engine)
     sales = folder / "sales.csv"
-    shape = SyntheticConfig(stores=1, products=4, days=200, seed=11) if small else SyntheticConfig(
-        stores=2, products=8, days=400, seed=11
+    shape = (
+        SyntheticConfig(stores=1, products=4, days=200, seed=11)
+        if small
+        else SyntheticConfig(stores=2, products=8, days=400, seed=11)
     )
     write_sales(generate_sales(shape), sales)
     settings = Settings(home=folder / "home")
@@ -365,8 +367,20 @@ def main() -> None:
             (
                 STARTS[4],
                 PHASES[4],
-                lambda: cli(folder, url, "deploy", "start", "demand", "3", "--strategy", "canary", "--steps",
-                            "0.2,0.5,1.0", "--bake", str(max(1.0, args.duration * 0.1))),
+                lambda: cli(
+                    folder,
+                    url,
+                    "deploy",
+                    "start",
+                    "demand",
+                    "3",
+                    "--strategy",
+                    "canary",
+                    "--steps",
+                    "0.2,0.5,1.0",
+                    "--bake",
+                    str(max(1.0, args.duration * 0.1)),
+                ),
             ),
         ]
         print(f"soak: {args.duration:.0f} s of traffic on {base}", file=sys.stderr)

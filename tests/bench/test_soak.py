@@ -17,9 +17,9 @@ PHASES = ["steady", "redis down", "redis back", "promoted v2", "canary v3"]
 @pytest.mark.slow
 def test_a_short_soak_reports_consistent_figures_with_no_5xx_and_no_lost_log_rows(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
+    command = [sys.executable, str(ROOT / "bench" / "soak.py"), "--duration", "8", "--rate", "12", "--threads", "2"]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "soak.py"), "--duration", "8", "--rate", "12", "--threads", "2"]
-        + ["--small", "--json", str(out)],
+        [*command, "--small", "--json", str(out)],
         capture_output=True,
         text=True,
         timeout=280,
