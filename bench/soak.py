@@ -50,6 +50,7 @@ PRODUCT = "/api/v1/forecast/products/"
 PHASES = ("steady", "redis down", "redis back", "promoted v2", "canary v3")
 # When each phase starts, as a share of the duration.
 STARTS = (0.0, 0.15, 0.25, 0.45, 0.65)
+CLIENT_KEYS = 16  # read keys and predict keys each
 KINDS = (("cached", 0.45), ("varied", 0.15), ("what-if", 0.25), ("bad", 0.15))
 
 
@@ -94,7 +95,13 @@ def prepare_store(folder: Path, small: bool = False) -> tuple[str, dict[str, str
             raise SystemExit(f"soak store: version {number} was {version.status}: {version.reason}")
         ensure_stored_forecasts(engine, registry, version, settings)
     keys = KeyStore(engine, cache_seconds=0)
-    secrets = {scope: keys.create(f"soak-{scope}", [scope]).secret for scope in ("read", "predict", "admin")}
+    # Many clients: a rollout's share is drawn per key, so with two keys a 20 % canary could get nothing.
+    secrets = {
+        f"{scope}-{n}": keys.create(f"soak-{scope}-{n}", [scope]).secret
+        for scope in ("read", "predict")
+        for n in range(CLIENT_KEYS)
+    }
+    secrets["admin"] = keys.create("soak-admin", ["admin"]).secret
     with engine.connect() as conn:
         skus = [row[0] for row in conn.exec_driver_sql("SELECT sku FROM products ORDER BY sku")]
     engine.dispose()
@@ -185,7 +192,8 @@ class Traffic:
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
     def _send(self, client: httpx.Client, kind: str, chooser: random.Random) -> tuple[httpx.Response, bool]:
-        read = {"Authorization": f"Bearer {self.keys['read']}"}
+        read = {"Authorization": f"Bearer {self.keys[f'read-{chooser.randrange(CLIENT_KEYS)}']}"}
+        predict = f"Bearer {self.keys[f'predict-{chooser.randrange(CLIENT_KEYS)}']}"
         if kind == "cached":
             return client.get(TOP, params={"limit": chooser.choice((5, 10))}, headers=read), True
         if kind == "varied":
@@ -197,15 +205,14 @@ class Traffic:
                 "horizon": chooser.randint(1, 7),
                 "price_change_pct": round(chooser.uniform(-30, 30), 1),
             }
-            headers = {"Authorization": f"Bearer {self.keys['predict']}"}
-            return client.post(WHAT_IF, json=body, headers=headers), True
+            return client.post(WHAT_IF, json=body, headers={"Authorization": predict}), True
         which = chooser.randrange(4)
         if which == 0:
             return client.get(TOP, params={"limit": 0}, headers=read), False
         if which == 1:
             return client.get(PRODUCT + "NO-SUCH-SKU", headers=read), False
         if which == 2:
-            headers = {"Authorization": f"Bearer {self.keys['predict']}", "Content-Type": "application/json"}
+            headers = {"Authorization": predict, "Content-Type": "application/json"}
             return client.post(WHAT_IF, content=b'{"product": ', headers=headers), False
         return client.get(TOP, headers={"Authorization": "Bearer sc_00000000_" + "x" * 43}), False
 
@@ -285,6 +292,24 @@ def stored_rows(url: str, request_ids: set[str]) -> tuple[int, int]:
     return len(ours), len(set(ours))
 
 
+def deployment_outcome(url: str) -> str:
+    """The canary's state when the soak ended: status, step and share, and why."""
+    from salescast.data.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT candidate_version, status, step, share, reason FROM deployments ORDER BY id DESC LIMIT 1"
+            ).first()
+    finally:
+        engine.dispose()
+    if row is None:
+        return "no deployment"
+    version, status, step, share, reason = row
+    return f"v{version} {status} at step {step + 1}, share {share:.0%}" + (f" ({reason})" if reason else "")
+
+
 def summarise(traffic: Traffic, url: str, seconds: float) -> dict[str, Any]:
     phases = []
     for phase in PHASES:
@@ -313,6 +338,7 @@ def summarise(traffic: Traffic, url: str, seconds: float) -> dict[str, Any]:
         "log_rows_stored": stored,
         "log_rows_lost": len(sent) - distinct,
         "log_rows_doubled": stored - distinct,
+        "canary": deployment_outcome(url),
     }
 
 
@@ -331,6 +357,7 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"{'all':<13} {report['requests']:>8} {total_5xx:>5}  ({report['requests_per_second']} req/s)")
     if report["transport_errors"]:
         print(f"transport errors (no answer): {report['transport_errors']}")
+    print(f"canary at the end: {report['canary']}")
     print(
         f"prediction-log rows: sent {report['log_rows_sent']}, stored {report['log_rows_stored']}, "
         f"lost {report['log_rows_lost']}, doubled {report['log_rows_doubled']}"
