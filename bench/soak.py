@@ -9,8 +9,9 @@ queries), varied reads (top-products with a random limit and period: mostly firs
 (random product, horizon and price change; computed by the model) and bad requests (422, 404, 401).
 
 Timeline, as shares of the duration: steady; at 15 % Redis is killed (SIGKILL by pid) and at 25 % started
-again; at 45 % version 2 is promoted over the API; at 65 % a canary of version 3 starts (`salescast deploy
-start`). Printed: requests, 5xx, p50 and p99 per phase, the model versions that answered, and the
+again; at 45 % version 2 is promoted over the API; at 65 % a canary of version 3 starts (as
+`salescast deploy start demand 3 --strategy canary --steps 0.2,0.5,1.0` would). Printed: requests, 5xx,
+p50 and p99 per phase, the model versions that answered, the canary's state at the end, and the
 prediction-log rows sent (answers that log one) against those stored once the server has shut down
 (lost = sent and not stored; doubled = stored more than once).
 
@@ -264,18 +265,18 @@ def serve(folder: Path, url: str, redis_url: str, port: int) -> subprocess.Popen
         time.sleep(0.2)
 
 
-def cli(folder: Path, url: str, *args: str) -> str:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SALESCAST_HOME": str(folder / "home"),
-        "SALESCAST_DATABASE_URL": url,
-        "SALESCAST_ARTIFACT_URI": f"file://{folder / 'artifacts'}",
-    }
-    done = subprocess.run([sys.executable, "-m", "salescast.cli", *args], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"salescast {' '.join(args)} failed: {done.stdout}{done.stderr}")
-    return done.stdout
+def start_canary(folder: Path, url: str, bake_seconds: float) -> None:
+    """What `salescast deploy start demand 3 --strategy canary --steps 0.2,0.5,1.0` does, called in this
+    process (the same service; a CLI process would spend most of its time importing on a busy machine)."""
+    from salescast.cli.services import open_deployments
+    from salescast.config import Settings
+
+    settings = Settings(home=folder / "home", database_url=url, artifact_uri=f"file://{folder / 'artifacts'}")
+    deployments = open_deployments(settings)
+    try:
+        deployments.start("demand", 3, "canary", steps=[0.2, 0.5, 1.0], bake_seconds=bake_seconds, actor="soak")
+    finally:
+        deployments.engine.dispose()
 
 
 def stored_rows(url: str, request_ids: set[str]) -> tuple[int, int]:
@@ -391,24 +392,7 @@ def main() -> None:
             (STARTS[1], PHASES[1], redis_server.kill),
             (STARTS[2], PHASES[2], redis_server.start),
             (STARTS[3], PHASES[3], lambda: promote(base, keys["admin"])),
-            (
-                STARTS[4],
-                PHASES[4],
-                lambda: cli(
-                    folder,
-                    url,
-                    "deploy",
-                    "start",
-                    "demand",
-                    "3",
-                    "--strategy",
-                    "canary",
-                    "--steps",
-                    "0.2,0.5,1.0",
-                    "--bake",
-                    str(max(1.0, args.duration * 0.1)),
-                ),
-            ),
+            (STARTS[4], PHASES[4], lambda: start_canary(folder, url, max(1.0, args.duration * 0.1))),
         ]
         print(f"soak: {args.duration:.0f} s of traffic on {base}", file=sys.stderr)
         started = time.monotonic()
