@@ -66,6 +66,10 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("robust", ("lgbm", "lgbm_tweedie", "mstl", "savg")),
     ("robust", ("lgbm", "lgbm_tweedie", "theta", "mstl", "savg")),
     ("robust", ("lgbm", "theta", "savg", "ets")),
+    ("single", ("lgbm_mean",)),
+    ("robust", ("lgbm_mean", "theta")),
+    ("robust", ("lgbm", "lgbm_mean", "theta")),
+    ("robust", ("lgbm", "lgbm_mean", "savg")),
 )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from salescast.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 NegativeSalesPolicy = Literal["keep", "clip", "reject"]
 ServerName = Literal["uvicorn", "granian"]
@@ -43,12 +47,41 @@ class Settings(BaseSettings):
         default="",
         description="SQLAlchemy URL: sqlite:///path.db (default under home) or postgresql+psycopg://…",
     )
+    database_read_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of a read-only replica the API's read routes query; empty = database_url. "
+        "Writes (keys, prediction log, alias moves, stored forecasts) always go to database_url.",
+    )
     artifact_uri: str = Field(default="", description="file://folder (default under home) or s3://bucket/prefix")
-    redis_url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process cache")
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db or rediss://… (TLS); unset = in-process cache"
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Redis AUTH password (the ElastiCache auth token) for every redis:// or rediss:// URL, kept "
+        "out of the URL so that it can come from Secrets Manager; unset = the URL's own, if any.",
+    )
     compute_url: str = Field(
         default="",
         description="Where training runs: empty or local:// = this process; dask://host:port = a Dask scheduler; "
         "dask://local = a Dask cluster started on this machine.",
+    )
+
+    # Secrets Manager: a `*_secret` setting names a secret (name or ARN; `#key` picks one key of a JSON
+    # secret) whose value becomes the setting it is named after, read once when the settings load.
+    database_url_secret: str | None = Field(default=None, description="Secret holding database_url.")
+    database_read_url_secret: str | None = Field(default=None, description="Secret holding database_read_url.")
+    redis_url_secret: str | None = Field(default=None, description="Secret holding redis_url.")
+    redis_password_secret: str | None = Field(
+        default=None, description="Secret holding redis_password (the ElastiCache auth token)."
+    )
+    alert_url_secret: str | None = Field(default=None, description="Secret holding alert_url (e.g. a webhook URL).")
+    pagerduty_routing_key_secret: str | None = Field(default=None, description="Secret holding pagerduty_routing_key.")
+    secrets_endpoint_url: str | None = Field(
+        default=None, description="Secrets Manager endpoint URL; unset = AWS (or AWS_ENDPOINT_URL)."
+    )
+    secrets_region: str | None = Field(
+        default=None, description="Region of the Secrets Manager client; unset = the secret ARN's, else s3_region."
     )
 
     # Ingestion
@@ -90,6 +123,49 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = Field(
         default="https://events.pagerduty.com/v2/enqueue",
         description="PagerDuty events endpoint (https://events.eu.pagerduty.com/v2/enqueue for EU accounts).",
+    )
+
+    # Monitoring (salescast monitor, the worker's monitor job, /metrics): live accuracy and drift
+    monitor_cron: str = Field(
+        default="30 * * * *", description="When the worker checks drift, freshness and volume (cron, UTC)."
+    )
+    live_accuracy_min_actuals: int = Field(
+        default=200,
+        ge=1,
+        description="Actuals (series-days) a version's live accuracy needs before a rollout is judged by it.",
+    )
+    rollout_max_live_wape_ratio: float = Field(
+        default=1.25,
+        gt=1.0,
+        description="Roll a candidate back when its live WAPE exceeds the baseline's by more than this factor "
+        "(once both have live_accuracy_min_actuals actuals).",
+    )
+    drift_psi_threshold: float = Field(
+        default=0.25, gt=0.0, description="Population stability index above which a feature of a category drifted."
+    )
+    drift_window_days: int = Field(
+        default=28, gt=0, description="Days of the newest sales that drift checks compare with the training window."
+    )
+    drift_reference_days: int = Field(
+        default=91, gt=0, description="Last days of a version's training window saved as its drift reference."
+    )
+    drift_min_rows: int = Field(
+        default=100, gt=0, description="Rows (series-days) a category needs, recent and reference, to be checked."
+    )
+    freshness_max_days: float = Field(
+        default=2.0, gt=0.0, description="Alert when a store's newest sales date is more than this many days old."
+    )
+    volume_drop_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Alert when the latest ingestion accepted less than (1 - this) x the median of the runs before.",
+    )
+    volume_runs: int = Field(
+        default=7, ge=1, description="Earlier succeeded ingestion runs whose median the latest one is compared with."
+    )
+    metrics_database_seconds: float = Field(
+        default=30.0, ge=0.0, description="How long /metrics reuses what it read from the database (0 = every scrape)."
     )
 
     # Model registry
@@ -164,11 +240,17 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins (scheme://host[:port]) a browser may call the API from; `*` = any "
-        "origin (only without credentials). Empty = no CORS headers: browsers allow same-origin calls only.",
+        "origin (only without credentials). With dashboard_origins, the CORS allow-list; both empty = no CORS "
+        "headers: browsers allow same-origin calls only.",
     )
     cors_allow_credentials: bool = Field(
         default=False,
         description="Let browsers send credentials (cookies, Authorization) cross-origin; needs named origins.",
+    )
+    dashboard_origins: str = Field(
+        default="",
+        description="Comma-separated origins (https://dashboard.example.com) of a static dashboard bundle "
+        "(`salescast web build`) allowed to call the API from the browser (CORS). Empty = the served one only.",
     )
     hsts_max_age_seconds: int = Field(
         default=31_536_000, ge=0, description="max-age of Strict-Transport-Security on https responses."
@@ -273,8 +355,32 @@ class Settings(BaseSettings):
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
-        """The allowed CORS origins (see `cors_origins`)."""
-        return tuple(origin for origin in self.cors_origins.split(",") if origin)
+        """The CORS allow-list: `cors_origins` and the dashboard's `dashboard_origins`."""
+        origins = f"{self.cors_origins},{self.dashboard_origins}".split(",")
+        return tuple(dict.fromkeys(origin for origin in origins if origin))
+
+    @model_validator(mode="after")
+    def _read_secrets(self) -> Settings:
+        """Fill each setting whose `*_secret` names a secret from Secrets Manager; refuse both at once."""
+        for secret_setting, target in SECRET_SETTINGS.items():
+            secret_id = getattr(self, secret_setting)
+            if not secret_id:
+                continue
+            variable, target_variable = _variable(secret_setting), _variable(target)
+            if target in self.model_fields_set:
+                raise ConfigurationError(f"set {target_variable} or {variable}, not both")
+            value = read_secret(secret_id, variable, self)
+            setattr(self, target, SecretStr(value) if target in SECRET_STR_SETTINGS else value)
+        return self
+
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        bad = [o for o in origins if not re.fullmatch(r"https?://[^/?#\s]+", o)]
+        if bad:
+            raise ValueError(f"dashboard origins are scheme://host[:port], got {', '.join(map(repr, bad))}")
+        return ",".join(origins)
 
     @property
     def alias_names(self) -> tuple[str, ...]:
@@ -296,6 +402,80 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_uri(self) -> str:
         return self.artifact_uri or f"file://{(self.home / 'artifacts').resolve()}"
+
+
+# `*_secret` setting -> the setting its secret's value fills.
+SECRET_SETTINGS = {
+    "database_url_secret": "database_url",
+    "database_read_url_secret": "database_read_url",
+    "redis_url_secret": "redis_url",
+    "redis_password_secret": "redis_password",
+    "alert_url_secret": "alert_url",
+    "pagerduty_routing_key_secret": "pagerduty_routing_key",
+}
+SECRET_STR_SETTINGS = frozenset({"redis_password", "pagerduty_routing_key"})
+SECRETS_CONNECT_TIMEOUT_SECONDS = 3.0
+SECRETS_READ_TIMEOUT_SECONDS = 5.0
+
+
+def _variable(setting: str) -> str:
+    return f"{Settings.model_config.get('env_prefix', '')}{setting}".upper()
+
+
+def secrets_client(settings: Settings, secret_id: str) -> SecretsManagerClient:
+    """A Secrets Manager client that gives up within seconds: settings load at start-up, where a hang
+    would look like a stuck process. boto3 is imported here, by the processes that name a secret only."""
+    import boto3
+    from botocore.config import Config
+
+    arn_region = secret_id.split(":")[3] if secret_id.startswith("arn:") and secret_id.count(":") >= 6 else None
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=settings.secrets_endpoint_url,
+        region_name=settings.secrets_region or arn_region or settings.s3_region,
+        config=Config(
+            connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
+            retries={"total_max_attempts": 2, "mode": "standard"},
+        ),
+    )
+
+
+def read_secret(reference: str, variable: str, settings: Settings) -> str:
+    """The text of the secret `reference` names (`name-or-arn` or `name-or-arn#json-key`), read for the
+    setting `variable`; a ConfigurationError of one line when it is missing, unreadable or unreachable.
+
+    Args:
+        reference: the secret's name or ARN, optionally followed by `#key` to take one key of a JSON secret
+            (RDS's managed secrets hold {"username": …, "password": …}).
+        variable: the environment variable that named it, for the error message.
+        settings: the endpoint and region of the client.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    secret_id, _, key = reference.partition("#")
+    try:
+        answer = secrets_client(settings, secret_id).get_secret_value(SecretId=secret_id)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message", "")
+        if code == "ResourceNotFoundException":
+            raise ConfigurationError(
+                f"{variable} names secret {secret_id!r}, which Secrets Manager does not have"
+            ) from None
+        raise ConfigurationError(f"cannot read secret {secret_id!r} ({variable}): {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise ConfigurationError(f"cannot reach Secrets Manager for {variable} ({secret_id!r}): {exc}") from None
+    text = answer.get("SecretString")
+    if text is None:
+        raise ConfigurationError(f"secret {secret_id!r} ({variable}) holds binary data; store the value as text")
+    if not key:
+        return text
+    try:
+        value = json.loads(text)[key]
+    except (ValueError, TypeError, KeyError):
+        raise ConfigurationError(f"secret {secret_id!r} ({variable}) is not a JSON object with key {key!r}") from None
+    return str(value)
 
 
 def settings_error(error: ValidationError) -> ConfigurationError:

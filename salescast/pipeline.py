@@ -8,7 +8,9 @@ registered, promoted to `production` (when asked) and its forecasts are stored f
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import logging
 import math
 import subprocess  # nosec B404: runs `git rev-parse` only
 import tempfile
@@ -31,6 +33,8 @@ from salescast.models.base import seasonal_period
 from salescast.models.catalog import BASELINE, family_params, model_factory, resolve_models
 from salescast.models.ensemble import DEFAULT_WEIGHT_METHOD, WeightMethod, combine
 from salescast.monitoring.alerts import Alert, AlertSink
+from salescast.monitoring.profiles import save_training_profile
+from salescast.monitoring.training_runs import record_training_run
 from salescast.registry.versions import PRODUCTION, Candidate, ModelRegistry
 from salescast.serving.stored_forecasts import store_forecasts, stored_horizon
 from salescast.training.backtest import BacktestSpec, cutoffs_of, run_backtest, seasonal_step
@@ -41,6 +45,7 @@ from salescast.training.metrics import evaluate, series_scales
 from salescast.training.train import ENSEMBLE, TrainingReport
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,6 +125,56 @@ def run_pipeline(
     new_files: Sequence[Path] = (),
     progress: Progress | None = None,
 ) -> PipelineResult:
+    """Run the pipeline (see the module docstring) and record it as a training run: its duration, its
+    outcome (registered, rejected or failed) and the gate's verdict, for /metrics."""
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    try:
+        result = _run_pipeline(engine, registry, alerts, config, settings, new_files, progress)
+    except Exception as exc:
+        _record_run(engine, config.name, started_at, started, "failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    outcome = "registered" if result.verdict.passed else "rejected"
+    _record_run(engine, config.name, started_at, started, outcome, result.version.version, result.verdict.passed)
+    return result
+
+
+def _record_run(
+    engine: Engine,
+    name: str,
+    started_at: dt.datetime,
+    started: float,
+    outcome: str,
+    version: int | None = None,
+    gate_passed: bool | None = None,
+    message: str | None = None,
+) -> None:
+    # The run happened whatever this write does: a database that fails now must not turn a registered
+    # version into a failed command (nor hide the error that failed the run).
+    try:
+        record_training_run(
+            engine,
+            name,
+            started_at,
+            time.perf_counter() - started,
+            outcome,
+            version=version,
+            gate_passed=gate_passed,
+            message=message,
+        )
+    except Exception:
+        logger.exception("pipeline.training_run_not_recorded model=%s outcome=%s", name, outcome)
+
+
+def _run_pipeline(
+    engine: Engine,
+    registry: ModelRegistry,
+    alerts: AlertSink,
+    config: PipelineConfig,
+    settings: Settings,
+    new_files: Sequence[Path] = (),
+    progress: Progress | None = None,
+) -> PipelineResult:
     seconds: dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -187,6 +242,8 @@ def run_pipeline(
             ),
             folder,
         )
+        # What live accuracy (MASE scales) and drift checks (the training window's profile) compare with.
+        save_training_profile(engine, version.id, frame, settings.drift_reference_days)
     promoted, stored = False, 0
     if not verdict.passed:
         alerts.send(

@@ -22,3 +22,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
     echo "$want" > "$stamp"
 fi
+
+# The dashboard's charting library (npm); the API runs without it, so a failure here only warns.
+bash scripts/web-deps.sh || echo "warning: the dashboard's charting library could not be installed (scripts/web-deps.sh)" >&2

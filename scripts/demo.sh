@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
+bash scripts/web-deps.sh                            # the dashboard's charting library (npm)
 export PATH="$PWD/.venv/bin:$PATH"
 
 salescast init
@@ -20,5 +21,6 @@ salescast pipeline run --horizon 28                 # the default pipeline of da
 # here is shown once; it can promote, roll back and run deployments over the API.
 export SALESCAST_OPEN_READ=true
 salescast keys create demo-admin --scope admin
+echo "dashboard: http://127.0.0.1:${SALESCAST_SERVE_PORT:-8000}/  (enter the admin key above to promote or roll back)"
 echo "try:  curl 'http://127.0.0.1:${SALESCAST_SERVE_PORT:-8000}/api/v1/forecast/top-products?time_period=month&category=Grocery&limit=5'"
 exec salescast serve --host 127.0.0.1 --port "${SALESCAST_SERVE_PORT:-8000}"

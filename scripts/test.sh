@@ -21,6 +21,16 @@ if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
         prometheus prometheus-alertmanager >/dev/null
 fi
 
+# The dashboard's charting library from npm (scripts/web-deps.sh) and the Chromium its browser test drives
+# (tests/web/test_dashboard_browser.py, Playwright with Debian's chromium), installed once when missing.
+bash scripts/web-deps.sh
+if [ ! -x /usr/bin/chromium ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 echo "== ruff" && .venv/bin/ruff check salescast tests bench deploy && .venv/bin/ruff format --check salescast tests bench deploy
 echo "== mypy" && .venv/bin/mypy salescast tests bench
 bash scripts/security.sh   # bandit and pip-audit (offline-tolerant)

@@ -223,6 +223,18 @@ def test_root_help_lists_each_group_with_what_it_is_for() -> None:
 
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.output.split())
-    for group in ("data", "models", "deploy", "pipeline", "keys", "train", "backtest", "serve", "worker", "ingest"):
+    for group in (
+        "data",
+        "models",
+        "deploy",
+        "pipeline",
+        "keys",
+        "monitor",
+        "train",
+        "backtest",
+        "serve",
+        "worker",
+        "ingest",
+    ):
         assert f" {group} " in text
     assert "Look inside the sales store" in text and "roll back" in text and "one run" in text and "API keys" in text

@@ -25,7 +25,10 @@ from sqlalchemy import Engine, func, select, text
 
 from salescast.config import Settings
 from salescast.data.database import make_engine, open_database
+from salescast.data.ingest import ingest_file
+from salescast.data.presets import resolve_spec
 from salescast.data.schema import IngestionRun, SalesFact
+from salescast.data.synthetic import SyntheticConfig, generate_sales, write_sales
 from salescast.errors import ConfigurationError, DataValidationError
 from salescast.registry.artifacts import LocalArtifactStore, s3_client
 from salescast.registry.versions import ModelRegistry
@@ -393,8 +396,8 @@ def test_weekdays_are_numbered_as_cron_and_airflow_number_them(expr: str, days: 
     assert fire_days(expr) == days
 
 
-def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) -> None:
-    settings = worker_settings(tmp_path, ingest_cron="15 6 * * *", retrain_cron="30 4 * * 0")
+def test_the_worker_schedules_its_jobs_on_the_configured_crons(tmp_path: Path) -> None:
+    settings = worker_settings(tmp_path, ingest_cron="15 6 * * *", retrain_cron="30 4 * * 0", monitor_cron="5 * * * *")
     scheduler = build_scheduler(settings)
     scheduler.start(paused=True)  # computes the next run times without running anything
     try:
@@ -403,7 +406,8 @@ def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) 
     finally:
         scheduler.shutdown(wait=False)
 
-    assert set(jobs) == set(times) == {"ingest", "retrain"}
+    assert set(jobs) == set(times) == {"ingest", "retrain", "monitor"}
+    assert jobs["monitor"].trigger.get_next_fire_time(None, MONDAY) == MONDAY.replace(minute=5)
     assert jobs["ingest"].trigger.get_next_fire_time(None, MONDAY) == MONDAY.replace(hour=6, minute=15)
     assert jobs["retrain"].trigger.get_next_fire_time(None, MONDAY) == dt.datetime(2024, 1, 7, 4, 30, tzinfo=dt.UTC)
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
@@ -414,7 +418,7 @@ def test_the_worker_schedules_both_jobs_on_the_configured_crons(tmp_path: Path) 
     assert (times["retrain"].weekday(), times["retrain"].hour, times["retrain"].minute) == (6, 4, 30)
 
 
-@pytest.mark.parametrize("setting", ["ingest_cron", "retrain_cron"])
+@pytest.mark.parametrize("setting", ["ingest_cron", "retrain_cron", "monitor_cron"])
 @pytest.mark.parametrize("expr", ["61 * * * *", "0 3 * *", "every monday", "0 3 * * 8", "0 3 1 * 1"])
 def test_a_bad_cron_expression_is_a_configuration_error_naming_it(tmp_path: Path, setting: str, expr: str) -> None:
     settings = worker_settings(tmp_path, **{setting: expr})
@@ -440,7 +444,7 @@ def test_run_worker_runs_the_schedule_until_stopped(tmp_path: Path) -> None:
         worker.join(timeout=30)
 
     assert not worker.is_alive()
-    assert set(times) == {"ingest", "retrain"}
+    assert set(times) == {"ingest", "retrain", "monitor"}
 
 
 def test_a_failing_scheduled_run_is_logged_and_alerted_and_the_worker_goes_on(
@@ -496,3 +500,24 @@ def test_worker_once_ingest_loads_the_drop_and_fails_when_a_file_is_refused(tmp_
     assert refused.returncode == DataValidationError.exit_code
     assert "1 of 1 file(s) not loaded: c.csv" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_scheduled_monitor_run_checks_freshness_and_alerts_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sales from 2023 are stale: the first run alerts per store, the second sees the same episodes."""
+    caplog.set_level(logging.INFO)
+    settings = worker_settings(tmp_path)
+    path = tmp_path / "sales.csv"
+    write_sales(generate_sales(SyntheticConfig(stores=2, products=3, days=30, seed=1)), path)
+    engine = open_database(settings.resolved_database_url)
+    assert ingest_file(engine, path, resolve_spec(None), settings).status == "succeeded"
+    engine.dispose()
+
+    run_scheduled_job("monitor", settings)
+    run_scheduled_job("monitor", settings)
+
+    finished = [r.getMessage() for r in caplog.records if r.getMessage().startswith("worker.job.finished job=monitor")]
+    alerts = [r.getMessage() for r in caplog.records if r.name == "salescast.alerts"]
+    assert len(finished) == 2 and all("breached=2" in line for line in finished)
+    assert len(alerts) == 2 and all('"event": "data.stale"' in alert for alert in alerts)

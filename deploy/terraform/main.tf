@@ -87,6 +87,8 @@ module "cloudwatch" {
   api_service_names         = { blue = "${local.name}-api-blue", green = "${local.name}-api-green" }
 }
 
+# With enable_read_replica the tasks get SALESCAST_DATABASE_READ_URL from its secret, which an operator puts
+# once the replica exists (docs/deploy.md).
 module "ecs" {
   source                    = "./modules/ecs"
   name                      = local.name
@@ -100,17 +102,19 @@ module "ecs" {
     api    = "${module.ecr.repository_urls["api"]}:${var.image_tag}"
     worker = "${module.ecr.repository_urls["worker"]}:${var.image_tag}"
   }
-  log_group_names         = module.cloudwatch.log_group_names
-  kms_key_arn             = module.kms.key_arn
-  database_url_secret_arn = module.secrets.database_url_secret_arn
-  artifacts_bucket_arn    = module.storage.artifacts_bucket_arn
-  data_lake_bucket_arn    = module.storage.data_lake_bucket_arn
-  alerts_topic_arn        = module.messaging.alerts_topic_arn
-  environment             = local.settings
-  api_min_count           = var.api_min_count
-  api_max_count           = var.api_max_count
-  worker_service          = var.worker_service
-  off_hours_scale_down    = var.off_hours_scale_down
+  log_group_names              = module.cloudwatch.log_group_names
+  kms_key_arn                  = module.kms.key_arn
+  database_url_secret_arn      = module.secrets.database_url_secret_arn
+  database_read_url_secret_arn = var.enable_read_replica ? module.secrets.database_read_url_secret_arn : null
+  redis_auth_token_secret_arn  = module.secrets.redis_auth_token_secret_arn
+  artifacts_bucket_arn         = module.storage.artifacts_bucket_arn
+  data_lake_bucket_arn         = module.storage.data_lake_bucket_arn
+  alerts_topic_arn             = module.messaging.alerts_topic_arn
+  environment                  = local.settings
+  api_min_count                = var.api_min_count
+  api_max_count                = var.api_max_count
+  worker_service               = var.worker_service
+  off_hours_scale_down         = var.off_hours_scale_down
 }
 
 module "database" {
@@ -136,20 +140,23 @@ module "cache" {
   kms_key_arn               = module.kms.key_arn
   node_type                 = var.cache_node_type
   replicas                  = var.cache_nodes
+  auth_token                = module.secrets.redis_auth_token
 }
 
 module "lambda_api" {
-  source                  = "./modules/lambda_api"
-  count                   = var.enable_lambda_api ? 1 : 0
-  name                    = local.name
-  image_uri               = "${module.ecr.repository_urls["lambda"]}:${var.image_tag}"
-  vpc_id                  = module.network.vpc_id
-  private_subnet_ids      = module.network.private_subnet_ids
-  kms_key_arn             = module.kms.key_arn
-  database_url_secret_arn = module.secrets.database_url_secret_arn
-  artifacts_bucket_arn    = module.storage.artifacts_bucket_arn
-  environment             = { for k, v in local.settings : k => v if !startswith(k, "SALESCAST_SERVE_") }
-  log_retention_days      = var.log_retention_days
+  source                       = "./modules/lambda_api"
+  count                        = var.enable_lambda_api ? 1 : 0
+  name                         = local.name
+  image_uri                    = "${module.ecr.repository_urls["lambda"]}:${var.image_tag}"
+  vpc_id                       = module.network.vpc_id
+  private_subnet_ids           = module.network.private_subnet_ids
+  kms_key_arn                  = module.kms.key_arn
+  database_url_secret_arn      = module.secrets.database_url_secret_arn
+  database_read_url_secret_arn = var.enable_read_replica ? module.secrets.database_read_url_secret_arn : null
+  redis_auth_token_secret_arn  = module.secrets.redis_auth_token_secret_arn
+  artifacts_bucket_arn         = module.storage.artifacts_bucket_arn
+  environment                  = { for k, v in local.settings : k => v if !startswith(k, "SALESCAST_SERVE_") }
+  log_retention_days           = var.log_retention_days
 }
 
 module "cdn" {

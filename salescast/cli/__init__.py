@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from salescast.cli import data, deploy, keys, models, pipeline, serve, training, worker
+from salescast.cli import backup, data, deploy, keys, models, monitor, pipeline, serve, training, web, worker
 from salescast.cli.output import console, errors, format_metric, print_error
 from salescast.config import get_settings
 from salescast.errors import ConfigurationError, SalescastError, StorageError
@@ -20,7 +20,9 @@ __all__ = ["app", "console", "format_metric", "main"]
 app = typer.Typer(
     help="Forecast product sales and run the forecasting models in production: load sales files, train and "
     "backtest models, keep versions in a registry, roll them out and serve forecasts over HTTP.",
-    epilog="Example: salescast init && salescast generate --out sales.csv && salescast ingest sales.csv",
+    epilog="Example, from nothing to a served model: salescast init && salescast generate --out sales.csv && "
+    "salescast ingest sales.csv && salescast pipeline run && salescast serve. Every command's --help ends with "
+    "an example of its own.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -31,8 +33,11 @@ app.add_typer(models.group, name="models")
 app.add_typer(deploy.group, name="deploy")
 app.add_typer(pipeline.group, name="pipeline")
 app.add_typer(keys.group, name="keys")
+app.add_typer(web.group, name="web")
+app.add_typer(monitor.group, name="monitor")
 app.add_typer(worker.commands)
 app.add_typer(serve.commands)
+app.add_typer(backup.commands)
 
 
 @app.callback()

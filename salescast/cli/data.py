@@ -94,8 +94,7 @@ def ingest(
 
     Example: salescast ingest sales.csv --map units=qty --date-format %d/%m/%Y
     """
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from salescast.cli.progress import expected_rows, rows_bar, shows_progress
     from salescast.data.ingest import ingest_file
 
     settings = get_settings()
@@ -109,19 +108,26 @@ def ingest(
         updates["aggregate"] = aggregate
     spec = spec.model_copy(update=updates)
     engine = open_engine(settings)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
-    ) as progress:
-        task = progress.add_task(f"loading {file.name}", total=None)
-        report = ingest_file(
-            engine,
-            file,
-            spec,
-            settings,
-            preset=preset,
-            progress=lambda rows: progress.update(task, description=f"loading {file.name}: {rows:,} rows read"),
-        )
+    total = expected_rows(file, spec.layout == "long") if shows_progress() else None
+    with rows_bar(f"loading {file.name}", total) as rows_read:
+        report = ingest_file(engine, file, spec, settings, preset=preset, progress=rows_read)
     _print_ingest_report(report, show)
+    if report.status == "succeeded" and (report.facts_inserted or report.facts_updated):
+        _refresh_live_accuracy(engine, settings.model_name)
+
+
+def _refresh_live_accuracy(engine: Any, model: str) -> None:
+    """New actuals: score the stored forecasts of the versions that served those days (live accuracy). The
+    file is loaded whatever happens here, so a failure is one warning line, not a failed command."""
+    from salescast.monitoring.live_accuracy import update_live_accuracy
+
+    try:
+        cells = update_live_accuracy(engine, model)
+    except Exception as exc:
+        errors.print(f"[yellow]warning:[/] live accuracy of {model} not updated: {exc}", highlight=False)
+        return
+    if cells:
+        console.print(f"live accuracy of {model}: {cells:,} cells (version x category x horizon day) updated")
 
 
 def _print_ingest_report(report: IngestReport, show: int) -> None:

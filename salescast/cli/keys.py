@@ -93,7 +93,7 @@ def keys_list(fmt: FormatOption = OutputFormat.table) -> None:
 
 @group.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `salescast keys list`)")]) -> None:
-    """Revoke a key for good (servers stop accepting it within auth_cache_seconds).
+    """Revoke a key for good (servers stop accepting it within SALESCAST_AUTH_CACHE_SECONDS, 5 s by default).
 
     Example: salescast keys revoke 3
     """

@@ -9,9 +9,13 @@ import typer
 from rich.table import Table
 
 from salescast.cli.output import console, print_table
+from salescast.cli.progress import step_bar
 from salescast.cli.services import open_registry
-from salescast.cli.training import EngineOption, print_training
+from salescast.cli.training import EngineOption, print_training, training_steps
 from salescast.config import get_settings
+
+# The stages run_pipeline reports besides training's own steps.
+PIPELINE_STAGES = ("ingest", "features", "train", "gate", "register", "promote")
 
 group = typer.Typer(
     help="Ingest, train, gate, register and promote in one run (what the worker does weekly).",
@@ -36,7 +40,7 @@ def pipeline_run(
 
     Example: salescast pipeline run new-week.csv --name demand --no-promote
     """
-    from salescast.models.catalog import parse_models
+    from salescast.models.catalog import parse_models, resolve_models
     from salescast.monitoring.alerts import alert_sink
     from salescast.pipeline import PipelineConfig, run_pipeline
 
@@ -51,7 +55,11 @@ def pipeline_run(
         compute_url=compute_url or "",
     )
     registry = open_registry(settings)
-    with console.status("pipeline") as status:
+    # The families of `auto` depend on the data's frequency, known only once loaded; every frequency's
+    # default pipeline has as many as the daily one, which is all the bar needs.
+    families = resolve_models(names, "D", settings.point_forecast)
+    steps = len(PIPELINE_STAGES) + training_steps(families, windows, final_fit=True)
+    with step_bar("pipeline", steps) as step_started:
         result = run_pipeline(
             registry.engine,
             registry,
@@ -59,7 +67,7 @@ def pipeline_run(
             config,
             settings,
             new_files=files or [],
-            progress=lambda text: status.update(f"pipeline: {text}"),
+            progress=step_started,
         )
     version = result.version
     print_training(result.report, version.freq, version.series)

@@ -16,12 +16,19 @@ commands = typer.Typer()
 
 @commands.command(short_help="Serve forecasts over HTTP (the forecast API).")
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: serve_host)")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: serve_port)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: serve_workers)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: SALESCAST_SERVE_HOST, 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: SALESCAST_SERVE_PORT, 8000)")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: SALESCAST_SERVE_WORKERS, 1)")
+    ] = None,
     drain_seconds: Annotated[int, typer.Option(min=0, help="How long shutdown waits for requests in flight")] = 30,
     server: Annotated[
-        ServerName | None, typer.Option(help="HTTP server: uvicorn or granian (default: serve_server)")
+        ServerName | None,
+        typer.Option(help="HTTP server: uvicorn or granian (default: SALESCAST_SERVE_SERVER, uvicorn)"),
     ] = None,
 ) -> None:
     """Serve the forecast API (uvicorn or granian). SIGTERM or Ctrl-C stops accepting, drains requests in
@@ -48,8 +55,8 @@ def serve(
         os.environ["SALESCAST_METRICS_MULTIPROC_DIR"] = folder
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     console.print(
-        f"salescast API on [bold]http://{host}:{port}[/] (docs: http://{host}:{port}/docs), {workers} worker(s), "
-        f"{server or settings.serve_server}"
+        f"salescast dashboard on [bold]http://{host}:{port}/[/], API docs on http://{host}:{port}/docs, "
+        f"{workers} worker(s), {server or settings.serve_server}"
     )
     if settings.open_read:
         console.print("[yellow]open read mode[/]: GET routes answer without an API key (demo setting)")

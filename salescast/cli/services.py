@@ -35,6 +35,8 @@ def open_deployments(settings: Settings) -> Any:
         models,
         alert_sink(settings.alert_url, settings),
         lambda row: ensure_stored_forecasts(models.engine, models, row, settings),
+        min_actuals=settings.live_accuracy_min_actuals,
+        max_live_wape_ratio=settings.rollout_max_live_wape_ratio,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from salescast.cli.output import console, metric_table, print_table
+from salescast.cli.progress import step_bar
 from salescast.cli.services import open_engine
 from salescast.config import get_settings
 
@@ -48,6 +49,16 @@ StepOption = Annotated[
     ),
 ]
 
+
+def training_steps(families: list[str], windows: int, *, final_fit: bool, reconcile: bool = False) -> int:
+    """The steps training reports: a fit per backtest window and family (SeasonalNaive included), then a
+    final fit per family, then reconciliation."""
+    from salescast.models.catalog import BASELINE
+
+    per_window = len(dict.fromkeys([*families, BASELINE]))
+    return windows * per_window + (len(families) if final_fit else 0) + (1 if reconcile else 0)
+
+
 METRIC_COLUMNS = ("mase", "wape", "rmse", "mae", "r2", "mape", "smape", "bias", "coverage")
 # WAPE, MAPE, sMAPE, bias and coverage are in percent.
 
@@ -72,7 +83,10 @@ def train(
     out: Annotated[
         Path | None, typer.Option(help="Write the hold-out predictions here (.csv or .parquet), as backtest --out")
     ] = None,
-    model_dir: Annotated[Path | None, typer.Option(help="Folder for the trained model (default under home)")] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the trained model (default: a new folder under SALESCAST_HOME/models)"),
+    ] = None,
     reconcile: Annotated[
         str | None,
         typer.Option(help="Report hierarchy reconciliation: comma-separated bottom_up, ols, wls_struct, mint_shrink"),
@@ -101,7 +115,8 @@ def train(
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     params: dict[str, dict[str, object]] = dict(family_params(names, settings.holiday_country))
-    with compute_engine(compute_url or settings.compute_url) as compute, console.status("training") as status:
+    steps = training_steps(names, windows, final_fit=True, reconcile=bool(methods))
+    with compute_engine(compute_url or settings.compute_url) as compute, step_bar("training", steps) as step_started:
         model, report = train_on(
             compute,
             frame,
@@ -110,7 +125,7 @@ def train(
             weight_method=method,  # type: ignore[arg-type]
             fixed_weights=fixed,
             model_params=params,
-            progress=lambda text: status.update(f"training: {text}"),
+            progress=step_started,
             reconcile=methods,  # type: ignore[arg-type]
         )
     print_training(report, frame.freq, len(frame.ids))
@@ -157,7 +172,7 @@ def backtest(
     if fixed and set(fixed) != set(names):
         raise typer.BadParameter(f"fixed weights name {sorted(fixed)} but the models are {sorted(names)}")
     spec = BacktestSpec(horizon=horizon, windows=windows, step=step or seasonal_step(frame, horizon, windows))
-    with console.status("backtesting") as status:
+    with step_bar("backtest", training_steps(names, windows, final_fit=False)) as step_started:
         report = evaluate_models(
             frame,
             names,
@@ -165,7 +180,7 @@ def backtest(
             weight_method=method,  # type: ignore[arg-type]
             fixed_weights=fixed,
             model_params=dict(family_params(names, settings.holiday_country)),
-            progress=lambda t: status.update(f"backtest: {t}"),
+            progress=step_started,
         )
     columns = tuple(c for c in METRIC_COLUMNS if c != "coverage")
     for number, (_, part) in enumerate(report.window_metrics.groupby("window"), start=1):

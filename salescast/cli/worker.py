@@ -22,8 +22,8 @@ def worker(
         typer.Option(help="Run one job now and exit (non-zero when it fails) instead of the schedule"),
     ] = None,
 ) -> None:
-    """Ingest the drop daily and retrain weekly (cron in UTC from the settings) until Ctrl-C; locks keep
-    two workers from running the same job at once.
+    """Ingest new files from SALESCAST_DROP_URI daily and retrain weekly (SALESCAST_INGEST_CRON and
+    SALESCAST_RETRAIN_CRON, UTC) until Ctrl-C; locks keep two workers from running the same job at once.
 
     Example: salescast worker --once ingest
     """

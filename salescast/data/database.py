@@ -104,6 +104,16 @@ def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def read_engine(read_url: str, primary: Engine) -> Engine:
+    """The engine read-only queries use: `primary` itself when `read_url` is empty or names the same
+    database, else an engine on the replica at `read_url`. A replica is never migrated here (it is
+    read-only and follows the primary's schema by replication); this is the one place a read is sent
+    away from the primary."""
+    if not read_url or make_url(read_url) == primary.url:
+        return primary
+    return make_engine(read_url, create_folder=False)
+
+
 def open_database(url: str) -> Engine:
     """An engine on a migrated schema: the embedded default needs no separate set-up step."""
     engine = make_engine(url)

@@ -319,3 +319,111 @@ class Deployment(Base):
             postgresql_where=text("status = 'active'"),
         ),
     )
+
+
+class VersionSeriesScale(Base):
+    """The MASE scale of one series as its version was trained: the in-sample MAE of the seasonal naive
+    forecast over the version's training window (salescast.training.metrics.series_scales), saved at
+    training time so that live accuracy scales realised errors the way the hold-out did."""
+
+    __tablename__ = "version_series_scales"
+
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scale: Mapped[float | None] = mapped_column(Float)  # null: the series never changed in training
+
+
+class VersionProfile(Base):
+    """What drift checks compare recent data with: per category and feature, the bins and shares of the
+    last days of the version's training window (salescast.monitoring.profiles), saved at training time."""
+
+    __tablename__ = "version_profiles"
+
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    window_end: Mapped[dt.date] = mapped_column(Date)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)  # {category: {feature: {"edges": [...], "shares": [...]}}}
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class LiveAccuracy(Base):
+    """Realised accuracy of one version's stored forecasts, per category and horizon day, as actuals
+    arrive (salescast.monitoring.live_accuracy). The sums are kept besides the metrics so that any
+    rollup (per version, per category) pools them exactly."""
+
+    __tablename__ = "live_accuracy"
+
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(200), primary_key=True)
+    horizon_day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days after the training data's end
+    model_name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)  # (series, day) pairs with an actual
+    abs_error: Mapped[float] = mapped_column(Float)  # sum |p50 - y|
+    error: Mapped[float] = mapped_column(Float)  # sum (p50 - y)
+    actual_abs: Mapped[float] = mapped_column(Float)  # sum |y|
+    scaled_abs_error: Mapped[float] = mapped_column(Float)  # sum |p50 - y| / scale, over points with a scale
+    scaled_points: Mapped[int] = mapped_column(Integer)
+    mae: Mapped[float] = mapped_column(Float)
+    wape: Mapped[float | None] = mapped_column(Float)  # percent; null when every actual is 0
+    mase: Mapped[float | None] = mapped_column(Float)  # null without scales
+    bias: Mapped[float | None] = mapped_column(Float)  # percent, positive = over-forecast
+    first_date: Mapped[dt.date] = mapped_column(Date)
+    last_date: Mapped[dt.date] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+    __table_args__ = (Index("ix_live_accuracy_model_name_version", "model_name", "version"),)
+
+
+class DriftMeasure(Base):
+    """The latest drift of one feature of one category of a model against its production version's
+    training window (population stability index)."""
+
+    __tablename__ = "drift_measures"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    category: Mapped[str] = mapped_column(String(200), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    psi: Mapped[float] = mapped_column(Float)
+    recent_rows: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+EPISODE_STATUSES = ("firing", "resolved")
+
+
+class MonitorEpisode(Base):
+    """One monitored condition (a drift, stale data, a drop in volume) and whether it is breached now: an
+    alert goes out when it starts firing and when it resolves, never on the checks in between."""
+
+    __tablename__ = "monitor_episodes"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # the alerts' dedup key
+    status: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(f"status IN ({', '.join(map(repr, EPISODE_STATUSES))})", name="status"),)
+
+
+class TrainingRun(Base):
+    """One training pipeline run, whatever its outcome: registered, rejected by the gate, or failed."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20))  # registered | rejected | failed
+    version: Mapped[int | None] = mapped_column(Integer)
+    gate_passed: Mapped[bool | None] = mapped_column(Boolean)
+    message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_training_runs_model_name_started_at", "model_name", "started_at"),)

@@ -5,6 +5,7 @@ Every feature depends on the date alone, so it is known for future dates too and
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 
 import holidays
@@ -70,3 +71,14 @@ def calendar_features(country: str) -> list[object]:
     and quarter add nothing that day of year and month do not say: on the benchmarks, dropping them cost
     no accuracy and saved a tenth of the training time.)"""
     return ["dayofweek", "month", "dayofyear", HolidayFlag(country), DaysToNextHoliday(country)]
+
+
+def named_holidays(country: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, str]]:
+    """The country's public holidays from `start` to `end` (both included), by date, with their names."""
+    if end < start:
+        return []
+    try:
+        calendar = holidays.country_holidays(country.upper(), years=range(start.year, end.year + 1))
+    except NotImplementedError as exc:
+        raise ConfigurationError(f"no holiday calendar for country {country!r}") from exc
+    return sorted((day, str(name)) for day, name in calendar.items() if start <= day <= end)

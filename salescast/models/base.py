@@ -101,7 +101,8 @@ class ConformalIntervals:
     Pooled offsets are kept per path as well (`full`, `short`, `cold`, see models/paths.py): a young
     series misses by more than an established one, and a cold start (a category profile scaled to a few
     periods of sales) by more still, and their bands must say so. A forecast row's path is its `path`
-    column, else its `method` (cold_start: cold, model: full). Every row gets a band.
+    column, else its `method` (cold_start: cold, model: full). Every row gets a band. The young paths'
+    residuals include the backtest's probes (training/probes.py): established series cut short.
 
     The same residuals give a `mean` column: p50 plus the residuals' mean, blended the same way. A p50
     is a median, and for skewed daily demand (many zeros, a few large days) a sum of daily medians

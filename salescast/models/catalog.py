@@ -18,6 +18,7 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "savg": ("salescast.models.statistical", "SeasonalAverageModel", {}),
     "lgbm": ("salescast.models.gbm", "LightGBMModel", {}),
     "lgbm_tweedie": ("salescast.models.gbm", "LightGBMModel", {"objective": "tweedie", "scaler": "mean"}),
+    "lgbm_mean": ("salescast.models.gbm", "LightGBMModel", {"scaler": "mean"}),
     "lgbm_2season": ("salescast.models.gbm", "LightGBMModel", {"season_lags": 2}),
     "xgb": ("salescast.models.gbm", "XGBoostModel", {}),
     "ets": ("salescast.models.statistical", "StatisticalModel", {"method": "ets"}),
@@ -47,6 +48,7 @@ MODEL_NAMES = (
     "savg",
     "lgbm",
     "lgbm_tweedie",
+    "lgbm_mean",
     "lgbm_2season",
     "xgb",
     "ets",
@@ -82,7 +84,7 @@ def model_class(family: str) -> type[Forecaster]:
 
 
 # Families that take the holiday calendar's country.
-_USES_COUNTRY = frozenset({"lgbm", "lgbm_tweedie", "lgbm_2season", "xgb", "prophet"})
+_USES_COUNTRY = frozenset({"lgbm", "lgbm_tweedie", "lgbm_mean", "lgbm_2season", "xgb", "prophet"})
 
 
 def family_params(names: list[str], country: str) -> dict[str, dict[str, Any]]:
@@ -98,12 +100,15 @@ def default_families(freq: str) -> list[str]:
     """The default pipeline of a frequency, chosen on the accuracy and speed tables of bench/candidates.py
     and bench/speed.py (docs/benchmarks/forecasting.md): daily data, whose series are long and many, gets
     the global LightGBM and the seasonal average (AutoTheta took 4-8 times LightGBM's time per series
-    there, and the weights dropped it); weekly and monthly data get LightGBM and AutoTheta, whose robust
-    blend beat every other candidate on three of the four weekly and monthly sets. Every blend is
-    weighted by `ensemble.robust_weights`."""
+    there, and the weights dropped it); weekly and monthly data get LightGBM twice, scaled per series by
+    standard score and by mean, and AutoTheta. The mean-scaled booster carries a seasonal swing learnt
+    on long series over to young ones in proportion to their level (a standard score made from less
+    than a season of history inflates it), which the messy weekly file's short series need; the
+    standard-scaled one stays ahead on long, noisy series. Every blend is weighted by
+    `ensemble.robust_weights`."""
     if freq == "D":
         return ["lgbm", "savg"]
-    return ["lgbm", "theta"]
+    return ["lgbm", "lgbm_mean", "theta"]
 
 
 def resolve_models(names: list[str], freq: str, point: str = "median") -> list[str]:
@@ -111,7 +116,8 @@ def resolve_models(names: list[str], freq: str, point: str = "median") -> list[s
     L1 LightGBM (a median) gives way to the Tweedie one (a mean), so that p50 aims at the mean."""
     resolved = default_families(freq) if names == [AUTO] else names
     if point == "mean":
-        resolved = list(dict.fromkeys("lgbm_tweedie" if name == "lgbm" else name for name in resolved))
+        medians = ("lgbm", "lgbm_mean")
+        resolved = list(dict.fromkeys("lgbm_tweedie" if name in medians else name for name in resolved))
     return resolved
 
 

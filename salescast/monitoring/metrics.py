@@ -43,7 +43,15 @@ PREDICTIONS_PENDING = Gauge(
     "salescast_prediction_log_pending", "Prediction-log rows waiting to be written.", multiprocess_mode="livesum"
 )
 TRAFFIC = Counter(
-    "salescast_traffic_assignments_total", "Requests routed to each variant of a deployment.", ["model", "variant"]
+    "salescast_traffic_assignments_total",
+    "Requests routed to each variant of a deployment (production, challenger), and shadow computations.",
+    ["model", "variant"],
+)
+TRAFFIC_SHARE = Gauge(
+    "salescast_traffic_share",
+    "Share of requests each variant of a model serves (production, challenger), as this replica last saw it.",
+    ["model", "variant"],
+    multiprocess_mode="livemax",
 )
 DEPLOYMENT_EVENTS = Counter(
     "salescast_deployment_events_total",

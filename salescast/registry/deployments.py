@@ -25,6 +25,7 @@ from salescast.data.database import as_utc
 from salescast.data.schema import Deployment, ModelVersion
 from salescast.errors import ConfigurationError, ConflictError, NotFoundError, SalescastError
 from salescast.monitoring.alerts import Alert, AlertSink, Severity
+from salescast.monitoring.live_accuracy import AccuracyRow, version_accuracy
 from salescast.monitoring.live_stats import VariantStats, variant_stats
 from salescast.monitoring.metrics import DEPLOYMENT_EVENTS
 from salescast.registry.versions import CHALLENGER, PRODUCTION, AliasTarget, ModelRegistry, retry_conflicts
@@ -43,6 +44,10 @@ DEFAULT_STEPS: dict[str, list[float]] = {
 }
 # Below this many served requests a rate or a mean says more about chance than about the model.
 MIN_REQUESTS = 20
+# Live accuracy judges a rollout once both versions have this many actuals (series-days) scored, and rolls
+# back a candidate whose live WAPE is more than this factor of the baseline's (settings override both).
+MIN_ACTUALS = 200
+MAX_LIVE_WAPE_RATIO = 1.25
 
 Clock = Callable[[], dt.datetime]
 
@@ -64,17 +69,49 @@ class Verdict:
     baseline: VariantStats | None
 
 
+@dataclass(frozen=True)
+class LiveAccuracyGuard:
+    """Live accuracy of both versions (None: no actuals scored yet) and the guardrail's limits."""
+
+    candidate: AccuracyRow | None
+    baseline: AccuracyRow | None
+    min_actuals: int = MIN_ACTUALS
+    max_wape_ratio: float = MAX_LIVE_WAPE_RATIO
+
+    def breach(self, deployment: Deployment) -> str | None:
+        """Why the candidate's live accuracy is a breach, or None (fine, or too few actuals to say)."""
+        cand, base = self.candidate, self.baseline
+        if cand is None or base is None or min(cand.points, base.points) < self.min_actuals:
+            return None
+        if cand.wape is None or base.wape is None or base.wape <= 0:
+            return None
+        if cand.wape > self.max_wape_ratio * base.wape:
+            return (
+                f"live WAPE {cand.wape:.1f} % (v{deployment.candidate_version}, {cand.points} actuals) vs "
+                f"{base.wape:.1f} % (v{deployment.baseline_version}, {base.points} actuals): more than "
+                f"{self.max_wape_ratio:g}x"
+            )
+        return None
+
+
 def judge(
     deployment: Deployment,
     candidate: VariantStats | None,
     baseline: VariantStats | None,
     min_requests: int = MIN_REQUESTS,
+    *,
+    live: LiveAccuracyGuard | None = None,
 ) -> Verdict:
-    """Compare the candidate's served requests with the baseline's against the deployment's limits.
+    """Compare the candidate's served requests with the baseline's against the deployment's limits, and
+    (with `live`) its live accuracy with the baseline's once both have enough actuals.
 
     Without enough baseline requests (all traffic on the candidate, or nothing logged) the candidate's
     error rate is compared with zero and its latency is not judged: there is nothing to compare it to.
+    Live accuracy breaches whatever the number of requests: the actuals, not the traffic, say it.
     """
+    live_breach = live.breach(deployment) if live is not None else None
+    if live_breach is not None:
+        return Verdict("breach", live_breach, candidate, baseline)
     served = candidate.requests if candidate else 0
     if candidate is None or served < min_requests:
         return Verdict("insufficient", f"{served} of {min_requests} candidate requests so far", candidate, baseline)
@@ -124,6 +161,7 @@ def judge(
 # ----------------------------------------------------------------------------------- the service
 
 StatsReader = Callable[[Engine, str, dt.datetime, Sequence[int]], dict[int, VariantStats]]
+AccuracyReader = Callable[[Engine, str, Sequence[int]], dict[int, AccuracyRow]]
 
 
 def resolve_steps(strategy: str, steps: Sequence[float] | None) -> list[float]:
@@ -165,6 +203,9 @@ class DeploymentService:
         clock: Clock = utcnow,
         min_requests: int = MIN_REQUESTS,
         stats: StatsReader = variant_stats,
+        accuracy: AccuracyReader = version_accuracy,
+        min_actuals: int = MIN_ACTUALS,
+        max_live_wape_ratio: float = MAX_LIVE_WAPE_RATIO,
     ) -> None:
         self.engine = engine
         self.registry = registry
@@ -173,6 +214,9 @@ class DeploymentService:
         self.clock = clock
         self.min_requests = min_requests
         self.stats = stats
+        self.accuracy = accuracy
+        self.min_actuals = min_actuals
+        self.max_live_wape_ratio = max_live_wape_ratio
 
     # ------------------------------------------------------------------------------- reading
 
@@ -193,7 +237,8 @@ class DeploymentService:
         return row
 
     def health(self, deployment: Deployment) -> Verdict:
-        """The candidate's served requests since its step started against the baseline's (see `judge`)."""
+        """The candidate's served requests since its step started against the baseline's, and both
+        versions' live accuracy (see `judge`)."""
         since = as_utc(deployment.step_started_at)
         versions = [deployment.candidate_version, deployment.baseline_version]
         stats = self.stats(self.engine, deployment.name, since, versions)
@@ -203,7 +248,14 @@ class DeploymentService:
             # since the rollout began.
             earlier = self.stats(self.engine, deployment.name, as_utc(deployment.created_at), versions)
             baseline = earlier.get(deployment.baseline_version, baseline)
-        return judge(deployment, stats.get(deployment.candidate_version), baseline, self.min_requests)
+        scored = self.accuracy(self.engine, deployment.name, versions)
+        live = LiveAccuracyGuard(
+            scored.get(deployment.candidate_version),
+            scored.get(deployment.baseline_version),
+            self.min_actuals,
+            self.max_live_wape_ratio,
+        )
+        return judge(deployment, stats.get(deployment.candidate_version), baseline, self.min_requests, live=live)
 
     # ------------------------------------------------------------------------------- starting
 

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp
 
 import salescast
@@ -23,9 +23,10 @@ from salescast.serving.fast_path import CachedAnswers
 from salescast.serving.limits import document_limits
 from salescast.serving.middleware import RequestContextMiddleware
 from salescast.serving.problems import install_problem_handlers
-from salescast.serving.routes import API_PREFIX, catalog, forecasts, health, models
+from salescast.serving.routes import API_PREFIX, catalog, data, deployments, forecasts, health, keys, models, monitoring
 from salescast.serving.security_headers import SecurityHeaders, swagger_page
 from salescast.serving.state import build_state, close_state
+from salescast.web.bundle import mount_dashboard
 
 
 class SalescastAPI(FastAPI):
@@ -86,7 +87,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (forecasts.router, catalog.router, models.router, health.router):
+    for router in (
+        forecasts.router,
+        catalog.router,
+        models.router,
+        monitoring.router,
+        deployments.router,
+        data.router,
+        keys.router,
+        health.router,
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
@@ -103,14 +113,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def docs() -> HTMLResponse:
         return HTMLResponse(docs_html, headers={"Content-Security-Policy": docs_policy})
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    mount_dashboard(app, open_read=settings.open_read)
 
     # Added last = outermost: bodies are bounded before the fast path or a route (or its key check) runs.
     app.add_middleware(CachedAnswers, routes=forecasts.FAST_ROUTES)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes, max_json_depth=settings.max_json_depth)
     if settings.cors_origin_list:  # outermost of these: a preflight is answered before anything reads it
+        # The allow-list: SALESCAST_CORS_ORIGINS, and a static dashboard bundle on another origin that calls
+        # the API from the browser (SALESCAST_DASHBOARD_ORIGINS, docs/dashboard.md).
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origin_list),

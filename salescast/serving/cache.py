@@ -28,7 +28,7 @@ from salescast.config import Settings
 from salescast.errors import ConfigurationError, SalescastError
 from salescast.monitoring.metrics import CACHE_COMPUTES, CACHE_ERRORS, CACHE_LOOKUPS
 from salescast.serving.breaker import CircuitBreaker
-from salescast.serving.redis_client import REDIS_ERRORS, fast_failing_redis
+from salescast.serving.redis_client import REDIS_ERRORS, fast_failing_redis, redis_problem
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +146,15 @@ class RedisCacheBackend:
 
     name = "redis"
 
-    def __init__(self, url: str, key_prefix: str = "salescast:cache:") -> None:
+    def __init__(self, url: str, key_prefix: str = "salescast:cache:", password: str | None = None) -> None:
         self.key_prefix = key_prefix
-        self._redis: Redis = fast_failing_redis(url)
+        self._redis: Redis = fast_failing_redis(url, password)
 
     async def get(self, key: str) -> bytes | None:
         try:
             value = await self._redis.get(self.key_prefix + key)
         except REDIS_ERRORS as exc:
-            raise CacheUnavailableError(f"Redis cache get failed: {exc}") from exc
+            raise CacheUnavailableError(f"Redis cache get failed: {redis_problem(exc)}") from exc
         if value is None or isinstance(value, bytes):
             return value
         # Not reached with this client (it does not decode responses), but the type allows str.
@@ -166,7 +166,7 @@ class RedisCacheBackend:
         try:
             await self._redis.set(self.key_prefix + key, value, px=ttl_ms)
         except REDIS_ERRORS as exc:
-            raise CacheUnavailableError(f"Redis cache set failed: {exc}") from exc
+            raise CacheUnavailableError(f"Redis cache set failed: {redis_problem(exc)}") from exc
 
     async def delete_prefix(self, prefix: str) -> int:
         pattern = _glob_escape(self.key_prefix + prefix) + "*"
@@ -181,7 +181,8 @@ class RedisCacheBackend:
             if batch:
                 deleted += await self._redis.unlink(*batch)
         except REDIS_ERRORS as exc:
-            raise CacheUnavailableError(f"Redis cache delete_prefix failed after {deleted} keys: {exc}") from exc
+            problem = redis_problem(exc)
+            raise CacheUnavailableError(f"Redis cache delete_prefix failed after {deleted} keys: {problem}") from exc
         return deleted
 
     async def close(self) -> None:
@@ -390,7 +391,8 @@ def make_cache(settings: Settings) -> ResponseCache:
     if scheme == "memory":
         backend = MemoryCacheBackend(settings.cache_max_entries)
     elif scheme in ("redis", "rediss"):
-        backend = RedisCacheBackend(url)
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        backend = RedisCacheBackend(url, password=password)
         if settings.cache_near_seconds > 0:
             near = MemoryCacheBackend(settings.cache_max_entries)
     elif scheme == "none":

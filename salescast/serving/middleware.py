@@ -28,6 +28,9 @@ REQUEST_ID = b"x-request-id"
 MODEL_VERSION = b"x-model-version"
 CONTENT_TYPE = b"content-type"
 FAST_ROUTE_TEMPLATE = "salescast.route_template"  # set by the fast path, which answers before routing
+# The version a forecast was routed to, as `model:vN`, set before it is computed: a request that fails
+# has no X-Model-Version header, but its metrics still name the version that failed it.
+SERVED_VERSION = "salescast.served_version"
 MEMO_ENTRIES = 4096  # distinct query strings remembered (see CachedAnswers too)
 
 
@@ -100,6 +103,8 @@ class RequestContextMiddleware:
         finally:
             seconds = time.perf_counter() - started
             route = _route_template(scope)
+            if not version:
+                version = scope.get(SERVED_VERSION, "")
             self._count(route, scope["method"], status, version, seconds)
             milliseconds = round(seconds * 1000, 2)
             if self.access_log:

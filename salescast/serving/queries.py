@@ -360,6 +360,13 @@ def categories(engine: Engine) -> list[Json]:
     ]
 
 
+def stores(engine: Engine) -> list[Json]:
+    """Every store's code and name, ordered by code."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Store.code, Store.name).order_by(Store.code)).all()
+    return [{"code": code, "name": name} for code, name in rows]
+
+
 def products(engine: Engine, search: str | None, category: str | None, page: int, page_size: int) -> Json:
     """A page of the catalogue ordered by sku: each product's sku, name, category and the codes of the
     stores that sold it. `search` is a case-insensitive substring of the sku or the name, taken

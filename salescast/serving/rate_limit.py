@@ -23,7 +23,7 @@ from salescast.config import Settings
 from salescast.errors import ConfigurationError, RateLimitedError, SalescastError
 from salescast.monitoring.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
 from salescast.serving.breaker import CircuitBreaker
-from salescast.serving.redis_client import REDIS_ERRORS, fast_failing_redis
+from salescast.serving.redis_client import REDIS_ERRORS, fast_failing_redis, redis_problem
 
 
 class RateDecision(NamedTuple):
@@ -183,12 +183,13 @@ class RedisRateLimiter:
         lease: int = 0,
         lease_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        password: str | None = None,
     ) -> None:
         self.key_prefix = key_prefix
         self.lease = lease
         self.lease_seconds = lease_seconds
         self._clock = clock
-        self._redis: Redis = fast_failing_redis(url)
+        self._redis: Redis = fast_failing_redis(url, password)
         # register_script sends EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._leases: dict[str, _Lease] = {}
@@ -219,7 +220,7 @@ class RedisRateLimiter:
                 keys=[self.key_prefix + key], args=[repr(float(rate_per_second)), burst, cost, lease]
             )
         except REDIS_ERRORS as exc:
-            raise RateLimiterUnavailableError(f"Redis rate limiter failed: {exc}") from exc
+            raise RateLimiterUnavailableError(f"Redis rate limiter failed: {redis_problem(exc)}") from exc
         finally:
             if done is not None:
                 del self._round_trips[key]
@@ -322,7 +323,9 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
     if scheme == "memory":
         return MemoryRateLimiter()
     if scheme in ("redis", "rediss"):
-        return FallbackRateLimiter(RedisRateLimiter(url, lease=settings.rate_limit_lease), MemoryRateLimiter())
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        shared = RedisRateLimiter(url, lease=settings.rate_limit_lease, password=password)
+        return FallbackRateLimiter(shared, MemoryRateLimiter())
     # Name the setting the URL came from; the URL itself stays out: it may carry a Redis password.
     setting = "rate_limit_url" if settings.rate_limit_url else "redis_url"
     raise ConfigurationError(

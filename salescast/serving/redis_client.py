@@ -7,10 +7,12 @@ The callers put a circuit breaker in front, so a down Redis costs one timeout pe
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisError
 
 CONNECT_TIMEOUT_SECONDS = 0.25
 COMMAND_TIMEOUT_SECONDS = 0.25
@@ -20,11 +22,22 @@ COMMAND_TIMEOUT_SECONDS = 0.25
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 
-def fast_failing_redis(url: str) -> Redis:
-    """An asyncio Redis client for `url` (redis:// or rediss://); it connects on first use."""
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        socket_timeout=COMMAND_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries=1),
-    )
+def fast_failing_redis(url: str, password: str | None = None) -> Redis:
+    """An asyncio Redis client for `url` (redis:// or rediss:// for TLS, as ElastiCache with encryption in
+    transit needs); it connects on first use and sends AUTH with `password` (the ElastiCache auth token)
+    when one is given, else with the URL's own password if it has one."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), retries=1),
+    }
+    if password:
+        options["password"] = password
+    return Redis.from_url(url, **options)
+
+
+def redis_problem(error: Exception) -> str:
+    """What went wrong with Redis, in words an operator can act on: a refused password names the setting."""
+    if isinstance(error, AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return f"Redis refused the connection's password, check SALESCAST_REDIS_PASSWORD ({error})"
+    return str(error)

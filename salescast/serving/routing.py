@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Engine, and_, select
 
 from salescast.data.schema import Deployment, ModelVersion
-from salescast.monitoring.metrics import MODEL_VERSION, TRAFFIC
+from salescast.monitoring.metrics import MODEL_VERSION, TRAFFIC, TRAFFIC_SHARE
 from salescast.registry.versions import CHALLENGER, PRODUCTION, ModelRegistry
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ class TrafficPlan:
             served, variant = self.candidate, "challenger"
         _traffic(self.model, variant).inc()
         return served, variant
+
+    def count_shadow(self) -> None:
+        """Count a shadow computation in the TRAFFIC metric (variant `shadow`): the candidate computes every
+        request production serves, though none of its answers is returned."""
+        _traffic(self.model, "shadow").inc()
 
     @property
     def shadow_version(self) -> ServedVersion | None:
@@ -168,3 +173,7 @@ def _publish(name: str, plan: TrafficPlan | None) -> None:
     MODEL_VERSION.labels(model=name, alias=PRODUCTION).set(plan.production.version if plan else 0)
     candidate = plan.candidate if plan else None
     MODEL_VERSION.labels(model=name, alias=CHALLENGER).set(candidate.version if candidate else 0)
+    # A shadow's share is 0: it computes every request, but serves none.
+    share = plan.share if plan is not None and candidate is not None else 0.0
+    TRAFFIC_SHARE.labels(model=name, variant="challenger").set(share)
+    TRAFFIC_SHARE.labels(model=name, variant="production").set(1.0 - share if plan is not None else 0.0)

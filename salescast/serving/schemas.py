@@ -219,6 +219,7 @@ class VersionSummary(BaseModel):
     data_end: str | None
     metrics: dict[str, object]
     reason: str | None
+    gate: dict[str, object] | None = Field(description="The gate's verdict: passed, its checks and reasons")
     aliases: list[str]
 
 
@@ -270,3 +271,106 @@ class Ready(BaseModel):
     model_version: int
     database: str
     detail: str | None = Field(description="Why the service is degraded; null when ready")
+
+
+class IngestionRunOut(BaseModel):
+    id: int
+    source: str
+    preset: str | None
+    status: str = Field(description="running, succeeded, failed or interrupted")
+    message: str | None
+    started_at: str | None
+    finished_at: str | None
+    seconds: float | None
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    facts_inserted: int
+    facts_updated: int
+    facts_unchanged: int
+
+
+class IngestionOverview(BaseModel):
+    first_sales_date: str | None
+    newest_sales_date: str | None = Field(description="The newest sales date the store holds (its freshness)")
+    sales_rows: int
+    products: int
+    runs: list[IngestionRunOut] = Field(description="The newest runs first")
+
+
+class RejectedRowOut(BaseModel):
+    line: int = Field(description="Line of the file (the header is line 1)")
+    column: str | None
+    reason: str
+    raw: str | None
+
+
+class RunRejects(BaseModel):
+    run_id: int
+    rows_rejected: int = Field(description="Rows the run rejected in all; at most ingest_max_stored_rejects are kept")
+    rows: list[RejectedRowOut]
+
+
+class VariantHealth(BaseModel):
+    requests: int
+    errors: int = Field(description="Answers with a status of 500 or more")
+    error_rate: float
+    mean_latency_ms: float
+    p99_latency_ms: float | None
+
+
+class DeploymentOut(BaseModel):
+    id: int
+    strategy: str
+    status: str = Field(description="active, completed, rolled_back or stopped")
+    production_version: int = Field(description="The version traffic moves from")
+    candidate_version: int
+    steps: list[float]
+    step: int
+    share: float = Field(description="The candidate's share of traffic now")
+    bake_seconds: float
+    reason: str | None = Field(description="Why it ended (a rollback's reason)")
+    actor: str
+    created_at: str
+    updated_at: str
+
+
+class ActiveDeployment(DeploymentOut):
+    step_started_at: str
+    bake_seconds_left: float
+    verdict: Literal["healthy", "breach", "insufficient"]
+    verdict_reason: str
+
+
+class DeploymentStatus(BaseModel):
+    name: str
+    production_version: int | None
+    active: ActiveDeployment | None
+    health_since: str = Field(description="Start of the window the health figures cover")
+    candidate: VariantHealth | None
+    production: VariantHealth | None
+    history: list[DeploymentOut] = Field(description="The latest deployments, newest first")
+
+
+class HolidayOut(BaseModel):
+    date: str
+    name: str
+
+
+class ProductCalendar(BaseModel):
+    product_id: str
+    start: str
+    end: str
+    promotion_days: list[str] = Field(description="Days the product sold on promotion in any store")
+    holidays: list[HolidayOut]
+
+
+class KeyIdentity(BaseModel):
+    name: str
+    prefix: str | None = Field(description="The key's public prefix; null without a key (open-read mode)")
+    scopes: list[Literal["read", "predict", "admin"]] = Field(description="Every scope the key grants")
+
+
+class StoreOut(BaseModel):
+    code: str
+    name: str | None

@@ -20,7 +20,8 @@ from salescast.errors import ModelUnavailableError, SalescastError
 from salescast.monitoring.logging import request_id_var
 from salescast.serving.cache import cache_key
 from salescast.serving.encoding import encode, json_response
-from salescast.serving.prediction_log import PredictionRecord, Variant
+from salescast.serving.middleware import SERVED_VERSION
+from salescast.serving.prediction_log.writer import PredictionRecord, Variant
 from salescast.serving.problems import http_status_of
 from salescast.serving.routing import Routed, ServedVersion, TrafficPlan
 from salescast.serving.security import Caller
@@ -84,6 +85,7 @@ async def serve_forecast(
     else:
         plan = current_plan(state)
         served, variant = plan.route(caller.sticky_key)
+    request.scope[SERVED_VERSION] = f"{plan.model}:v{served.version}"  # the metrics' label, should it fail
     started = time.perf_counter()
     status = 500
     try:
@@ -98,6 +100,7 @@ async def serve_forecast(
                 if alternative is None:
                     raise
                 served = alternative
+                request.scope[SERVED_VERSION] = f"{plan.model}:v{served.version}"
                 body = await _computed(plan, served, compute)
             hit = None
         status = 200
@@ -109,6 +112,7 @@ async def serve_forecast(
         log_prediction(state, caller, plan, served, variant, route, params, status, started, served_to_caller=True)
     shadow = plan.shadow_version
     if shadow is not None:
+        plan.count_shadow()
         state.spawn(_shadow(state, caller, plan, shadow, route, params, compute, summarise))
     return json_response(body, headers=version_headers(plan, served, variant, hit))
 

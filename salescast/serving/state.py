@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from salescast.config import Settings
-from salescast.data.database import make_engine, migrate, open_database, schema_is_current
+from salescast.data.database import make_engine, migrate, open_database, read_engine, schema_is_current
 from salescast.data.schema import ModelVersion
 from salescast.errors import SalescastError, StorageError
 from salescast.monitoring.alerts import Alert, AlertSink, alert_sink
@@ -24,7 +24,7 @@ from salescast.registry.versions import ModelRegistry
 from salescast.serving.auth import KeyStore
 from salescast.serving.cache import ResponseCache, make_cache
 from salescast.serving.models import LoadedModels
-from salescast.serving.prediction_log import PredictionLogWriter, make_prediction_log
+from salescast.serving.prediction_log.writer import PredictionLogWriter, make_prediction_log
 from salescast.serving.rate_limit import RateLimiter, make_rate_limiter
 from salescast.serving.routing import PlanHolder
 from salescast.serving.stored_forecasts import ensure_stored_forecasts
@@ -35,8 +35,10 @@ log = logging.getLogger("salescast.serving")
 @dataclass
 class ServingState:
     settings: Settings
-    engine: Engine
+    engine: Engine  # the primary: every write, the traffic plan, keys, the prediction log
+    read_engine: Engine  # read routes' queries: the replica when database_read_url is set, else `engine`
     registry: ModelRegistry
+    read_registry: ModelRegistry  # the registry's listings for read routes, on read_engine
     keys: KeyStore
     cache: ResponseCache
     limiter: RateLimiter
@@ -126,12 +128,21 @@ def _open(settings: Settings) -> tuple[Engine, bool]:
 def build_state(settings: Settings, engine: Engine | None = None) -> ServingState:
     engine, schema_ready = (engine, True) if engine is not None else _open(settings)
     registry = ModelRegistry.from_settings(settings, engine)
+    replica = read_engine(settings.database_read_url, engine)
+    read_registry = registry if replica is engine else ModelRegistry.from_settings(settings, replica)
 
     def ensure_forecasts(row: ModelVersion) -> None:
         ensure_stored_forecasts(engine, registry, row, settings)
 
     alerts = alert_sink(settings.alert_url, settings)
-    deployments = DeploymentService(engine, registry, alerts, ensure_forecasts)
+    deployments = DeploymentService(
+        engine,
+        registry,
+        alerts,
+        ensure_forecasts,
+        min_actuals=settings.live_accuracy_min_actuals,
+        max_live_wape_ratio=settings.rollout_max_live_wape_ratio,
+    )
     model_dir = tempfile.TemporaryDirectory(prefix="salescast-serving-")
     predictions = make_prediction_log(engine, settings)
     predictions.start()
@@ -141,7 +152,9 @@ def build_state(settings: Settings, engine: Engine | None = None) -> ServingStat
     return ServingState(
         settings=settings,
         engine=engine,
+        read_engine=replica,
         registry=registry,
+        read_registry=read_registry,
         keys=KeyStore(engine, settings.auth_cache_seconds, outage_grace_seconds=settings.auth_outage_grace_seconds),
         cache=make_cache(settings),
         limiter=make_rate_limiter(settings),
@@ -167,3 +180,5 @@ async def close_state(state: ServingState) -> None:
     # In-flight requests have drained by now (the server stops accepting first); their log rows go out.
     state.predictions.close(timeout=10.0)
     state.model_dir.cleanup()
+    if state.read_engine is not state.engine:
+        state.read_engine.dispose()

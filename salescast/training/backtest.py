@@ -19,6 +19,7 @@ from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster, yearly_period
 from salescast.models.paths import default_min_history, forecast_by_path, series_paths
+from salescast.training.probes import DEFAULT_PROBES, is_probe, original_id, probe_history, probe_plan
 
 ModelFactory = Callable[[], Forecaster]
 ProgressCallback = Callable[[str], None]
@@ -37,6 +38,9 @@ class BacktestSpec:
     # periods a series needs before a cutoff to be trained on in that window (younger ones: cold start);
     # None: 28 days, 13 weeks or 12 months
     min_history: int | None = None
+    # established series per window cut into short and cold copies to calibrate those paths' bands
+    # (training/probes.py); 0: none
+    probes: int = DEFAULT_PROBES
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.windows < 1:
@@ -46,12 +50,14 @@ class BacktestSpec:
 @dataclass
 class BacktestResult:
     """Per window x series x period: the actual `y`, the series' path and each model's p50 in a column
-    named after it."""
+    named after it. `probes` has the same columns for the young-series probes (training/probes.py),
+    which calibrate intervals and are never scored."""
 
     results: pd.DataFrame  # window, cutoff, unique_id, ds, y, path, <model>...
     models: list[str]
     spec: BacktestSpec
     seconds: dict[str, float] = field(default_factory=dict)
+    probes: pd.DataFrame | None = None
 
     def window(self, index: int) -> pd.DataFrame:
         windows = sorted(self.results["window"].unique())
@@ -104,6 +110,7 @@ def run_backtest(
     offset = pd.tseries.frequencies.to_offset(frame.freq)
     min_history = spec.min_history or default_min_history(frame.freq)
     parts = []
+    probe_parts = []
     seconds = dict.fromkeys(factories, 0.0)
     for window, cutoff in enumerate(cutoffs(frame, spec)):
         history = frame.until(cutoff)
@@ -124,6 +131,9 @@ def run_backtest(
             seconds[name] += time.perf_counter() - started
             actuals = actuals.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
         parts.append(actuals.assign(window=window, cutoff=actuals[ID].map(cutoff), path=actuals[ID].map(paths)))
+        probes = _probe_window(history, paths, plan, actuals, factories, spec, min_history, window, seconds)
+        if probes is not None:
+            probe_parts.append(probes.assign(window=window, cutoff=probes["original"].map(cutoff)))
     if not parts:
         raise DataValidationError(
             f"no series has an observation before its first cutoff: the history is too short for {spec.windows} "
@@ -135,4 +145,33 @@ def run_backtest(
         # Every path forecasts every series (models/paths.py): a gap here is a bug in a family.
         raise DataValidationError(f"models left periods unforecast in the backtest: {missing[missing > 0].to_dict()}")
     columns = ["window", "cutoff", ID, DS, Y, "path", *factories]
-    return BacktestResult(results[columns], list(factories), spec, seconds)
+    probes = pd.concat(probe_parts, ignore_index=True)[columns].dropna() if probe_parts else None
+    return BacktestResult(results[columns], list(factories), spec, seconds, probes)
+
+
+def _probe_window(
+    history: SeriesFrame,
+    paths: pd.Series,
+    plan: pd.DataFrame,
+    actuals: pd.DataFrame,
+    factories: dict[str, ModelFactory],
+    spec: BacktestSpec,
+    min_history: int,
+    window: int,
+    seconds: dict[str, float],
+) -> pd.DataFrame | None:
+    """One window's probe rows: each short and cold copy's forecasts beside its original's actuals."""
+    frame = probe_history(history, paths, min_history, spec.probes, seed=window)
+    if frame is None:
+        return None
+    probe_paths = series_paths(frame.lengths(), frame.freq, min_history)
+    copies = pd.Series(probe_paths.index[is_probe(pd.Series(probe_paths.index)).to_numpy()])
+    mapping = pd.DataFrame({ID: copies.to_numpy(), "original": original_id(copies).to_numpy()})
+    rows = mapping.merge(actuals[[ID, DS, Y]].rename(columns={ID: "original"}), on="original")
+    future_plan = probe_plan(plan, frame)
+    for name, factory in factories.items():
+        started = time.perf_counter()
+        forecast = forecast_by_path(factory(), frame, spec.horizon, future_plan, min_history)
+        seconds[name] += time.perf_counter() - started
+        rows = rows.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
+    return rows.assign(path=rows[ID].map(probe_paths))

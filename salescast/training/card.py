@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from salescast.models.catalog import BASELINE
 from salescast.training.train import ENSEMBLE, REFERENCE, TrainingReport
 
 CARD_METRICS = ("mase", "wape", "bias", "coverage")
@@ -64,10 +65,22 @@ def model_card(report: TrainingReport, members: list[str], params: dict[str, dic
         "holdout": holdout,
         "reference": REFERENCE if REFERENCE in holdout else None,
         "paths": paths,
+        "categories": category_metrics(report),
         "holdout_points": len(report.holdout) if report.holdout is not None else None,
         "horizon": report.backtest.spec.horizon,
         "windows": report.backtest.spec.windows,
     }
+
+
+def category_metrics(report: TrainingReport) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per category: the ensemble's and SeasonalNaive's hold-out metrics (the dashboard shows a product's
+    category beside its forecast)."""
+    rows = report.metrics[report.metrics["level"] == "group"]
+    categories: dict[str, dict[str, dict[str, float | None]]] = {}
+    for _, row in rows[rows["model"].isin([ENSEMBLE, BASELINE])].iterrows():
+        values = {metric: _number(row[metric]) for metric in CARD_METRICS}
+        categories.setdefault(str(row["key"]), {})[str(row["model"])] = values
+    return dict(sorted(categories.items()))
 
 
 def _blend_point(weights: dict[str, float], params: dict[str, dict[str, object]]) -> str:

@@ -111,10 +111,20 @@ def _cross_fitted(
     return forecast
 
 
-def _residuals(results: pd.DataFrame, model: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {ID: results[ID], Y: results[Y], "residual": results[Y] - results[model], "path": results["path"]}
-    )
+def _residuals(results: pd.DataFrame, model: str, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each row's residual (actual - p50) of `model`, with the young-series probes' rows when given."""
+    rows = results if probes is None or probes.empty else pd.concat([results, probes], ignore_index=True)
+    return pd.DataFrame({ID: rows[ID], Y: rows[Y], "residual": rows[Y] - rows[model], "path": rows["path"]})
+
+
+def _blended_probes(probes: pd.DataFrame | None, weights: dict[str, float]) -> pd.DataFrame | None:
+    """The probes with the ensemble's and the reference's columns, as the backtest's rows have them."""
+    if probes is None or probes.empty:
+        return None
+    out = probes.assign(**{ENSEMBLE: combine(probes, weights)})
+    if set(REFERENCE_FAMILIES) <= set(out.columns):
+        out[REFERENCE] = out[list(REFERENCE_FAMILIES)].mean(axis=1)
+    return out
 
 
 def _log_paths(frame: SeriesFrame, min_history: int) -> None:
@@ -186,12 +196,16 @@ def score_backtest(
     if set(REFERENCE_FAMILIES) <= set(results.columns):
         results[REFERENCE] = results[list(REFERENCE_FAMILIES)].mean(axis=1)
         extra.append(REFERENCE)
-    scored_backtest = BacktestResult(results, [*backtest.models, *extra], backtest.spec, dict(backtest.seconds))
+    probes = _blended_probes(backtest.probes, chosen.weights)
+    scored_backtest = BacktestResult(results, [*backtest.models, *extra], backtest.spec, dict(backtest.seconds), probes)
     calibration = results.loc[calibration.index]
+    probe_calibration = None
+    if probes is not None:
+        probe_calibration = probes[probes["window"] != holdout_window] if out_of_sample else probes
     holdout = results[results["window"] == holdout_window]
     scored = list(dict.fromkeys([*members, *extra, BASELINE]))
     for name in scored:
-        holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name)))
+        holdout = _with_intervals(holdout, name, fit_conformal(_residuals(calibration, name, probe_calibration)))
     season = seasonal_period(frame.freq)
     scales = series_scales(frame.until(cutoffs_of(holdout)).data, season)
     groups = frame.static.set_index(ID)["category"] if "category" in frame.static else None
@@ -264,7 +278,7 @@ def train(
         if progress:
             progress(f"final fit: {name}")
         model = model_factory(name, **params.get(name, {}))().fit(established)
-        model.intervals = fit_conformal(_residuals(results, name))
+        model.intervals = fit_conformal(_residuals(results, name, report.backtest.probes))
         fitted[name] = model
     ensemble = EnsembleModel(
         members=fitted,
@@ -273,7 +287,9 @@ def train(
         min_history=min_history,
     )
     ensemble.fit(frame)
-    ensemble.intervals = fit_conformal(_residuals(results, ENSEMBLE))
+    ensemble.intervals = fit_conformal(
+        _residuals(results, ENSEMBLE, _blended_probes(report.backtest.probes, final_weights))
+    )
     _log_paths(frame, min_history)
     report.seconds["final_fit"] = time.perf_counter() - started
     if reconcile:

@@ -186,7 +186,23 @@ def _ingest_new_files(engine: Engine, source: DropSource, scratch: Path, setting
                 report.message,
             )
     log.info("worker.ingest.done attempted=%d already_loaded=%d", len(reports), already)
+    if any(r.status == "succeeded" and (r.facts_inserted or r.facts_updated) for r in reports):
+        _refresh_live_accuracy(engine, settings.model_name)
     return reports
+
+
+def _refresh_live_accuracy(engine: Engine, model: str) -> None:
+    """New actuals arrived: score the versions that served those days. The files are loaded whatever
+    happens here; a failure is logged (and the next drop, or `salescast monitor accuracy --refresh`,
+    catches up)."""
+    from salescast.monitoring.live_accuracy import update_live_accuracy
+
+    try:
+        cells = update_live_accuracy(engine, model)
+    except Exception:
+        log.exception("worker.live_accuracy.failed model=%s", model)
+        return
+    log.info("worker.live_accuracy.updated model=%s cells=%d", model, cells)
 
 
 def _is_sales_file(name: str, spec: SourceSpec) -> bool:

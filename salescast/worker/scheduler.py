@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,10 +22,14 @@ from salescast.worker.cron import cron_trigger
 from salescast.worker.drop import ingest_drop
 from salescast.worker.training import retrain
 
+if TYPE_CHECKING:
+    from salescast.monitoring.drift import MonitorReport
+
 log = logging.getLogger(__name__)
 
 INGEST_JOB = "ingest"
 RETRAIN_JOB = "retrain"
+MONITOR_JOB = "monitor"  # drift, freshness and volume checks (salescast.monitoring.drift)
 # A run that starts late (the previous one overran, the machine slept) still runs within this window.
 MISFIRE_GRACE_SECONDS = 3600
 
@@ -37,9 +42,12 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
     triggers = {
         INGEST_JOB: cron_trigger(settings.ingest_cron, "ingest_cron"),
         RETRAIN_JOB: cron_trigger(settings.retrain_cron, "retrain_cron"),
+        MONITOR_JOB: cron_trigger(settings.monitor_cron, "monitor_cron"),
     }
-    # Two threads: a training run that lasts hours must not hold back the daily ingestion.
-    scheduler = BackgroundScheduler(timezone=dt.UTC, executors={"default": ThreadPoolExecutor(max_workers=2)})
+    # A thread per job: a training run that lasts hours must not hold back the daily ingestion or the checks.
+    scheduler = BackgroundScheduler(
+        timezone=dt.UTC, executors={"default": ThreadPoolExecutor(max_workers=len(triggers))}
+    )
     for job, trigger in triggers.items():
         scheduler.add_job(
             run_scheduled_job,
@@ -67,6 +75,9 @@ def run_scheduled_job(job: str, settings: Settings) -> None:
         if job == INGEST_JOB:
             reports = ingest_drop(settings)
             outcome = f"files={len(reports)} not_loaded={sum(r.status != 'succeeded' for r in reports)}"
+        elif job == MONITOR_JOB:
+            report = monitor(settings)
+            outcome = f"breached={len(report.breached())} drift_measures={len(report.drift)}"
         else:
             result = retrain(settings)
             outcome = "skipped=another worker is training" if result is None else f"version={result.version.version}"
@@ -75,6 +86,19 @@ def run_scheduled_job(job: str, settings: Settings) -> None:
         _alert_failure(job, exc, settings)
         return
     log.info("worker.job.finished job=%s seconds=%.1f %s", job, time.monotonic() - started, outcome)
+
+
+def monitor(settings: Settings) -> MonitorReport:
+    """One round of drift, freshness and volume checks of the worker's model, alerting once per episode."""
+    from salescast.data.database import open_database
+    from salescast.monitoring.alerts import alert_sink
+    from salescast.monitoring.drift import check_all
+
+    engine = open_database(settings.resolved_database_url)
+    try:
+        return check_all(engine, settings.model_name, settings, alert_sink(settings.alert_url, settings))
+    finally:
+        engine.dispose()
 
 
 def _alert_failure(job: str, exc: Exception, settings: Settings) -> None:

@@ -16,26 +16,30 @@ SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<id>[A-Z0-9_]+)(?::(?P<reason>.*
 
 
 def wiring_problems(config: dict[str, Any]) -> list[str]:
-    """Modules the root does not call, calls to folders that are not modules, required variables not passed."""
-    root_calls = config["."]["modules"]
-    called = {Path(call["source"]).name: (name, call) for name, call in root_calls.items()}
+    """Modules the root does not reach (itself or through a module it calls, as the WAF rule set is reached),
+    calls to folders that are not modules, required variables not passed."""
     problems = []
-    for folder, parsed in sorted(config.items()):
-        if not folder.startswith("modules/"):
-            continue
-        module = folder.removeprefix("modules/")
-        if module not in called:
-            problems.append(f"module {module} is not used by the root")
-            continue
-        name, call = called[module]
-        required = {v for v, spec in parsed["variables"].items() if spec["required"]}
-        if missing := sorted(required - set(call["arguments"])):
-            problems.append(f"module.{name} does not pass required variable(s) {', '.join(missing)}")
-        if unknown := sorted(set(call["arguments"]) - set(parsed["variables"])):
-            problems.append(f"module.{name} passes unknown argument(s) {', '.join(unknown)}")
-    for name, call in root_calls.items():
-        if f"modules/{Path(call['source']).name}" not in config:
-            problems.append(f"module.{name} calls {call['source']}, which is not a module folder")
+    reached: set[str] = set()
+    waiting = ["."]
+    while waiting:
+        caller = waiting.pop()
+        for name, call in sorted(config[caller]["modules"].items()):
+            target = f"modules/{Path(call['source']).name}"
+            where = "" if caller == "." else f" in {caller}"
+            if target not in config:
+                problems.append(f"module.{name}{where} calls {call['source']}, which is not a module folder")
+                continue
+            required = {v for v, spec in config[target]["variables"].items() if spec["required"]}
+            if missing := sorted(required - set(call["arguments"])):
+                problems.append(f"module.{name}{where} does not pass required variable(s) {', '.join(missing)}")
+            if unknown := sorted(set(call["arguments"]) - set(config[target]["variables"])):
+                problems.append(f"module.{name}{where} passes unknown argument(s) {', '.join(unknown)}")
+            if target not in reached:
+                reached.add(target)
+                waiting.append(target)
+    for folder in sorted(config):
+        if folder.startswith("modules/") and folder not in reached:
+            problems.append(f"module {folder.removeprefix('modules/')} is not used by the root")
     return problems
 
 
@@ -156,9 +160,10 @@ def test_the_workers_private_subnets_have_a_route_out_in_every_environment() -> 
 
 def test_optional_modules_have_a_switch_per_environment() -> None:
     root = (TERRAFORM_DIR / "main.tf").read_text()
-    assert "count                   = var.enable_lambda_api ? 1 : 0" in root
-    assert "count                   = var.enable_cdn ? 1 : 0" in root
-    assert "read_replica              = var.enable_read_replica" in root
+    # Whitespace-free: terraform fmt aligns the `=` of a block to its longest argument name.
+    assert re.search(r"count\s+= var\.enable_lambda_api \? 1 : 0", root)
+    assert re.search(r"count\s+= var\.enable_cdn \? 1 : 0", root)
+    assert re.search(r"read_replica\s+= var\.enable_read_replica", root)
     for env in ("dev", "prod"):
         for switch in ("enable_lambda_api", "enable_cdn", "enable_read_replica"):
             assert _tfvar(env, switch) in {"true", "false"}, f"{env} does not set {switch}"
@@ -178,3 +183,24 @@ def _tfvar(env: str, name: str) -> str:
     match = re.search(rf"^{name}\s*=\s*(.+?)\s*$", text, re.M)
     assert match, f"envs/{env}.tfvars does not set {name}"
     return match[1]
+
+
+def test_the_waf_rules_live_in_one_module_that_the_alb_the_api_stage_and_the_cdn_use() -> None:
+    acls = sorted(
+        str(tf.relative_to(TERRAFORM_DIR))
+        for tf in TERRAFORM_DIR.rglob("*.tf")
+        if 'resource "aws_wafv2_web_acl" ' in tf.read_text() or "managed_rule_group_statement" in tf.read_text()
+    )
+    assert acls == ["modules/waf/main.tf"]
+    config = terraform_config()
+    protected = {"modules/alb": "aws_lb.this.arn", "modules/lambda_api": "aws_api_gateway_stage.live.arn"}
+    for folder in ("modules/alb", "modules/lambda_api", "modules/cdn"):
+        calls = [call for call in config[folder]["modules"].values() if call["source"] == "../waf"]
+        assert len(calls) == 1, f"{folder} does not use modules/waf once"
+        text = (TERRAFORM_DIR / folder / "main.tf").read_text()
+        if folder in protected:  # regional: associated by the module; CloudFront: by the distribution
+            assert re.search(rf"resource_arns\s+= \[{re.escape(protected[folder])}\]", text), folder
+        else:
+            assert (
+                "web_acl_id          = module.waf.web_acl_arn" in text and 'scope               = "CLOUDFRONT"' in text
+            )

@@ -8,6 +8,7 @@ the secret. Bounded by pytest-timeout; the machine's moto_server is the one of t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 from salescast.config import Settings
 from salescast.monitoring.alerts import Alert, alert_sink
 from salescast.registry.artifacts import artifact_store
+from salescast.serving.cache import make_cache
 from tests.deploy.tooling import PLUGIN_DIR, run, terraform, terraform_copy, terraform_env
 from tests.registry.conftest import REGION, running_moto_server
+from tests.serving.redis_servers import password_redis
 
 SIM_DATABASE_URL = "postgresql+psycopg://salescast:sim-password@db.internal:5432/salescast?sslmode=require"
 
@@ -28,6 +31,20 @@ def client(service: str, endpoint: str) -> Any:
     # Any: the boto3 stubs of this project cover s3, sns, sqs and kms, not secretsmanager.
     factory: Any = boto3.client
     return factory(service, endpoint_url=endpoint, region_name=REGION)
+
+
+async def cache_round_trip(settings: Settings) -> tuple[bytes, bool]:
+    """Store an entry through salescast's cache on `settings`, then read it back (a hit)."""
+    cache = make_cache(settings)
+
+    async def compute() -> bytes:
+        return b"cached"
+
+    try:
+        await cache.get_or_compute("deploy:smoke", compute)
+        return await cache.get_or_compute("deploy:smoke", compute)
+    finally:
+        await cache.close()
 
 
 @pytest.mark.slow
@@ -93,6 +110,24 @@ def test_apply_to_moto_then_salescast_uses_the_bucket_topic_and_secret(tmp_path:
             name = outputs["database_url_secret_name"]
             assert secrets.describe_secret(SecretId=name)["KmsKeyId"] == key_arn
             assert secrets.get_secret_value(SecretId=name)["SecretString"] == SIM_DATABASE_URL
+            # ... and by salescast's settings, as the Lambda reads it (SALESCAST_DATABASE_URL_SECRET).
+            assert Settings(_env_file=None, database_url_secret=name, secrets_endpoint_url=endpoint).database_url == (
+                SIM_DATABASE_URL
+            )
+
+            # The Redis AUTH token Secrets Manager drew: a Redis that wants it lets salescast's cache in.
+            token_name = outputs["redis_auth_token_secret_name"]
+            token = secrets.get_secret_value(SecretId=token_name)["SecretString"]
+            assert len(token) == 64 and token.isalnum()
+            with password_redis(password=token) as redis_server:
+                cache_settings = Settings(
+                    _env_file=None,
+                    redis_url=redis_server.url,
+                    redis_password_secret=token_name,
+                    secrets_endpoint_url=endpoint,
+                    cache_near_seconds=0,
+                )
+                assert asyncio.run(cache_round_trip(cache_settings)) == (b"cached", True)
         finally:
             destroy = [binary, "destroy", "-auto-approve", "-no-color", f"-var=endpoint={endpoint}"]
             run(destroy, cwd=sim, env=env, timeout=150)

@@ -222,8 +222,8 @@ def test_auto_resolves_to_the_default_pipeline_of_the_frequency() -> None:
 
     assert parse_models("auto") == ["auto"]
     assert resolve_models(["auto"], "D") == ["lgbm", "savg"]
-    assert resolve_models(["auto"], "W-SUN") == ["lgbm", "theta"]
-    assert resolve_models(["auto"], "MS") == ["lgbm", "theta"]
+    assert resolve_models(["auto"], "W-SUN") == ["lgbm", "lgbm_mean", "theta"]
+    assert resolve_models(["auto"], "MS") == ["lgbm", "lgbm_mean", "theta"]
     assert resolve_models(["lgbm", "ets"], "D") == ["lgbm", "ets"]
     with pytest.raises(ConfigurationError, match="or auto alone"):
         parse_models("auto,lgbm")
@@ -233,5 +233,5 @@ def test_a_mean_point_forecast_swaps_the_median_lightgbm_for_the_tweedie_one() -
     from salescast.models.catalog import resolve_models
 
     assert resolve_models(["auto"], "D", "mean") == ["lgbm_tweedie", "savg"]
-    assert resolve_models(["auto"], "W-SUN", "mean") == ["lgbm_tweedie", "theta"]
+    assert resolve_models(["auto"], "W-SUN", "mean") == ["lgbm_tweedie", "theta"]  # both medians: one Tweedie booster
     assert resolve_models(["lgbm", "ets"], "D", "median") == ["lgbm", "ets"]

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from salescast.data.database import make_engine
-from salescast.data.schema import AliasEvent, Deployment, ModelVersion, PredictionLogEntry
+from salescast.data.schema import AliasEvent, Deployment, LiveAccuracy, ModelVersion, PredictionLogEntry
 from salescast.errors import ArtifactIntegrityError, ConfigurationError, ConflictError, NotFoundError
 from salescast.monitoring.alerts import Alert, WebhookAlertSink
+from salescast.monitoring.live_accuracy import AccuracyRow
 from salescast.monitoring.live_stats import VariantStats
 from salescast.registry.artifacts import LocalArtifactStore
-from salescast.registry.deployments import DeploymentService, judge
+from salescast.registry.deployments import DeploymentService, LiveAccuracyGuard, judge
 from salescast.registry.versions import CHALLENGER, PRODUCTION, AliasTarget, ModelRegistry, RejectedVersionError
 from tests.registry.test_versions import candidate, model_folder, truncate_artifact
 
@@ -576,6 +577,31 @@ def test_judging_compares_rates_and_latencies_with_the_limits() -> None:
     assert judge(deployment, stats(100, 2, 10.0), None).outcome == "breach"
 
 
+def test_judging_live_accuracy_needs_enough_actuals_on_both_sides() -> None:
+    deployment = Deployment(
+        baseline_version=1, candidate_version=2, max_error_rate_increase=0.01, max_latency_ratio=1.5
+    )
+    fine = VariantStats(100, 0, 0.0, 10.0, None)
+
+    def row(version: int, points: int, wape: float | None) -> AccuracyRow:
+        return AccuracyRow(
+            NAME, version, None, None, points, 1.0, wape, None, 0.0, dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+        )
+
+    def verdict(candidate: AccuracyRow | None, baseline: AccuracyRow | None) -> str:
+        live = LiveAccuracyGuard(candidate, baseline, min_actuals=100, max_wape_ratio=1.25)
+        return judge(deployment, fine, fine, live=live).outcome
+
+    assert verdict(row(2, 100, 40.0), row(1, 100, 30.0)) == "breach"  # 1.33x
+    assert verdict(row(2, 100, 37.0), row(1, 100, 30.0)) == "healthy"  # 1.23x
+    assert verdict(row(2, 99, 90.0), row(1, 100, 30.0)) == "healthy"  # too few actuals to say
+    assert verdict(row(2, 100, 90.0), None) == "healthy"
+    assert verdict(row(2, 100, None), row(1, 100, 30.0)) == "healthy"  # nothing sold: no WAPE
+    # The actuals judge even before the requests do.
+    live = LiveAccuracyGuard(row(2, 100, 90.0), row(1, 100, 30.0), 100, 1.25)
+    assert judge(deployment, None, fine, live=live).outcome == "breach"
+
+
 def test_ending_a_deployment_and_moving_its_aliases_commit_together(
     service: DeploymentService, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -624,3 +650,74 @@ def test_a_failure_while_moving_the_aliases_leaves_the_deployment_running(
     monkeypatch.undo()
     assert end().status in {"completed", "rolled_back", "stopped"}
     assert registry.aliases(NAME) == ({PRODUCTION: 3} if ending == "promote" else {PRODUCTION: 1})
+
+
+# ------------------------------------------------------------------------------------------- live accuracy
+
+
+def scored(engine: Engine, registry: ModelRegistry, version: int, points: int, wape: float) -> None:
+    """A live-accuracy cell of `version`: `points` actuals summing to 1000 units, off by `wape` percent."""
+    row = registry.version(NAME, version)
+    abs_error = 1000 * wape / 100
+    with engine.begin() as conn:
+        conn.execute(
+            insert(LiveAccuracy).values(
+                version_id=row.id,
+                category="snacks",
+                horizon_day=1,
+                model_name=NAME,
+                version=version,
+                points=points,
+                abs_error=abs_error,
+                error=-abs_error,
+                actual_abs=1000.0,
+                scaled_abs_error=0.0,
+                scaled_points=0,
+                mae=abs_error / points,
+                wape=wape,
+                mase=None,
+                bias=-wape,
+                first_date=dt.date(2026, 3, 1),
+                last_date=dt.date(2026, 3, 1),
+                updated_at=START,
+            )
+        )
+
+
+def test_a_candidate_whose_live_wape_is_much_worse_is_rolled_back_once_enough_actuals_exist(
+    engine: Engine, registry: ModelRegistry, sink: MemorySink, recorder: ForecastRecorder, clock: Clock
+) -> None:
+    service = DeploymentService(
+        engine, registry, sink, recorder, clock=clock, min_actuals=300, max_live_wape_ratio=1.25
+    )
+    service.start(NAME, 2, "canary", bake_seconds=600, actor="alice")
+    healthy_traffic(engine, 2, clock.advance(5))
+    scored(engine, registry, 1, 400, wape=30.0)
+    scored(engine, registry, 2, 299, wape=60.0)  # twice as bad, one actual short of being judged
+
+    assert service.evaluate(NAME, now=clock.advance(10)).status == "active"  # type: ignore[union-attr]
+    assert service.health(service.get(1)).outcome == "healthy"
+
+    with engine.begin() as conn:
+        conn.execute(update(LiveAccuracy).where(LiveAccuracy.version == 2).values(points=300))
+    rolled = service.evaluate(NAME, now=clock.advance(10))
+
+    assert rolled is not None and rolled.status == "rolled_back"
+    assert rolled.reason is not None and "live WAPE 60.0 %" in rolled.reason and "30.0 %" in rolled.reason
+    assert registry.aliases(NAME) == {PRODUCTION: 1}
+    assert [a.event for a in sink.alerts] == ["deployment.rolled_back"]
+
+
+def test_a_candidate_within_the_live_wape_ratio_keeps_rolling_out(
+    engine: Engine, registry: ModelRegistry, sink: MemorySink, recorder: ForecastRecorder, clock: Clock
+) -> None:
+    service = DeploymentService(engine, registry, sink, recorder, clock=clock, min_actuals=300)
+    service.start(NAME, 2, "canary", bake_seconds=60, actor="alice")
+    healthy_traffic(engine, 2, clock.advance(5))
+    scored(engine, registry, 1, 400, wape=30.0)
+    scored(engine, registry, 2, 400, wape=37.0)  # 1.23x: inside 1.25x
+
+    advanced = service.evaluate(NAME, now=clock.advance(120))
+
+    assert advanced is not None and (advanced.status, advanced.step) == ("active", 1)
+    assert sink.alerts == []

@@ -8,12 +8,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from tests.conftest import free_port
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SERVER = "redis-server"  # on PATH, as ThrowawayRedis runs it
+PASSWORD = "elasticache-auth-token-0123456789"
 
 
 def unique_prefix() -> str:
@@ -83,3 +87,52 @@ def throwaway_redis() -> Iterator[ThrowawayRedis]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class PasswordRedis:
+    url: str  # without the password: the settings carry it
+    client: redis.Redis
+
+
+@contextmanager
+def password_redis(
+    password: str = PASSWORD, tls: list[str] | None = None, client_options: dict[str, Any] | None = None
+) -> Iterator[PasswordRedis]:
+    """A redis-server of this test alone that wants `password` (as ElastiCache wants its AUTH token), on a
+    free port; with `tls` (redis-server's --tls-* arguments) it speaks TLS only."""
+    port = free_port()
+    plain = ["--port", str(port)] if not tls else ["--port", "0", "--tls-port", str(port), *tls]
+    process = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            *plain,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            password,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": port, "password": password, "socket_connect_timeout": 0.5}
+    client = redis.Redis(**options, **(client_options or {}))
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        yield PasswordRedis(f"redis://127.0.0.1:{port}/0", client)
+    finally:
+        client.close()
+        process.kill()
+        process.wait(timeout=10)

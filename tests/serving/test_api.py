@@ -82,9 +82,19 @@ def test_every_api_route_enforces_its_scope(api: Api) -> None:
         ("GET", "/api/v1/products"): ("read", {}),
         ("GET", "/api/v1/models"): ("read", {}),
         ("GET", "/api/v1/models/{name}/versions"): ("read", {}),
+        ("GET", "/api/v1/models/{name}/accuracy"): ("read", {}),
         ("POST", "/api/v1/forecast/what-if"): ("predict", {"product": sku, "horizon": 7, "price_change_pct": -10}),
         ("POST", "/api/v1/models/{name}/aliases"): ("admin", {"alias": "production", "version": 1}),
+        ("GET", "/api/v1/stores"): ("read", {}),
+        ("GET", "/api/v1/products/{product_id}/calendar"): ("read", {}),
+        ("GET", "/api/v1/models/{name}/history"): ("read", {}),
+        ("GET", "/api/v1/deployments/{name}"): ("read", {}),
+        ("GET", "/api/v1/data/runs"): ("read", {}),
+        ("GET", "/api/v1/data/runs/{run_id}/rejects"): ("read", {}),
+        ("GET", "/api/v1/keys/me"): ("read", {}),
     }
+    queries = {"/api/v1/products/{product_id}/calendar": {"start": "2024-01-01"}}
+    run_id = api.get("/api/v1/data/runs").json()["runs"][0]["id"]
     open_routes = {"/api/v1/health", "/api/v1/ready", "/api/v1/metrics", "/api/v1/openapi.json"}
     paths = api.client.get("/api/v1/openapi.json").json()["paths"]
     served = {(method.upper(), path) for path, item in paths.items() if path not in open_routes for method in item}
@@ -92,12 +102,13 @@ def test_every_api_route_enforces_its_scope(api: Api) -> None:
     order = ["read", "predict", "admin"]
 
     for (method, template), (needed, body) in routes.items():
-        path = template.format(product_id=sku, name="demand")
+        path = template.format(product_id=sku, name="demand", run_id=run_id)
         for key in (None, *order):
             response = api.client.request(
                 method,
                 path,
                 json=body or None,
+                params=queries.get(template),
                 headers={"X-API-Key": api.keys[key]} if key else {},
             )
             if key is None:

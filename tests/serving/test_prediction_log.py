@@ -28,8 +28,8 @@ from salescast.data.database import as_utc, make_engine, migrate
 from salescast.data.schema import PredictionLogEntry
 from salescast.errors import ConfigurationError
 from salescast.monitoring.live_stats import VariantStats, variant_stats
-from salescast.serving.log_inserters import CHUNK_RECORDS, COLUMNS, ProcessInserter, _send_in_chunks
-from salescast.serving.prediction_log import PredictionLogWriter, PredictionRecord, make_prediction_log
+from salescast.serving.prediction_log.inserters import CHUNK_RECORDS, COLUMNS, ProcessInserter, _send_in_chunks
+from salescast.serving.prediction_log.writer import PredictionLogWriter, PredictionRecord, make_prediction_log
 from tests.conftest import POSTGRES_ADMIN_URL
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)

@@ -47,7 +47,7 @@ def frame() -> SeriesFrame:
 
 def test_windows_train_only_up_to_their_cutoff(frame: SeriesFrame) -> None:
     SpyModel.seen = []
-    spec = BacktestSpec(horizon=14, windows=3, step=7)
+    spec = BacktestSpec(horizon=14, windows=3, step=7, probes=0)  # one fit per window (probes: test_probes.py)
 
     result = run_backtest(frame, {"spy": SpyModel}, spec)
 

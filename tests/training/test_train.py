@@ -173,3 +173,23 @@ def test_no_series_is_refused_and_every_path_gets_a_band(caplog: pytest.LogCaptu
     assert {r.path for r in logged} == {"short", "cold"}  # type: ignore[attr-defined]
     one_week = [r for r in logged if r.periods == 1]  # type: ignore[attr-defined]
     assert len(one_week) == 2 and {r.path for r in one_week} == {"cold"}  # type: ignore[attr-defined]
+
+
+def test_the_weekly_default_blends_two_boosters_that_round_trip(tmp_path: Path) -> None:
+    """Weekly data's default holds LightGBM twice (standard- and mean-scaled): both are saved and loaded
+    under their own names, and the mean-scaled one is the better on the messy file's short series,
+    the reason it is in the default (models/catalog.py)."""
+    import pandas as pd
+
+    from salescast.models.catalog import model_class, resolve_models
+
+    frame = messy_frame()
+    families = resolve_models(["auto"], frame.freq)
+    model, report = train(frame, families, BacktestSpec(horizon=13, windows=3, step=26))
+
+    assert set(model.members) == {"lgbm", "lgbm_mean", "theta"}
+    mase = report.by_path()["mase"]
+    assert mase[("short", "lgbm_mean")] < mase[("short", "lgbm")]
+    model.save(tmp_path / "model")
+    loaded = model_class("ensemble").load(tmp_path / "model")
+    pd.testing.assert_frame_equal(model.predict(13), loaded.predict(13))

@@ -107,3 +107,8 @@ output "database_url_secret_name" {
   description = "The database URL secret."
   value       = module.secrets.database_url_secret_name
 }
+
+output "redis_auth_token_secret_name" {
+  description = "The Redis AUTH token secret."
+  value       = module.secrets.redis_auth_token_secret_name
+}

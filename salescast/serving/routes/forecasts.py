@@ -30,8 +30,8 @@ async def top_products(
     state = serving_state(request)
 
     def compute(served: ServedVersion) -> dict[str, Any]:
-        q = query
-        return queries.top_products(state.engine, served.id, q.time_period, q.category, q.store, q.limit, q.rank_by)
+        q, engine = query, state.read_engine
+        return queries.top_products(engine, served.id, q.time_period, q.category, q.store, q.limit, q.rank_by)
 
     params = query.model_dump()
     return await serve_forecast(state, request, caller, "top-products", params, compute, summarise=_ranking)
@@ -65,7 +65,7 @@ async def product_forecast(
     params = {"product": product_id, "store": store, "horizon": horizon, "history_days": history_days}
 
     def compute(served: ServedVersion) -> dict[str, Any]:
-        return queries.product_forecast(state.engine, served.id, product_id, store, horizon, history_days)
+        return queries.product_forecast(state.read_engine, served.id, product_id, store, horizon, history_days)
 
     return await serve_forecast(state, request, caller, "product-forecast", params, compute)
 

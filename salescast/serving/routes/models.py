@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from salescast.config import Settings
+from salescast.data.database import as_utc
 from salescast.data.schema import AliasEvent, ModelVersion
 from salescast.errors import ArtifactIntegrityError, NotFoundError
 from salescast.models.ensemble import EnsembleModel
@@ -59,6 +60,7 @@ def version_summaries(registry: ModelRegistry, name: str) -> list[dict[str, Any]
             "data_end": r.data_end.isoformat() if r.data_end else None,
             "metrics": r.metrics,
             "reason": r.reason,
+            "gate": r.gate,
             "aliases": sorted(aliases.get(r.version, [])),
         }
         for r in rows
@@ -74,7 +76,7 @@ def _event(registry: ModelRegistry, event: AliasEvent) -> dict[str, Any]:
         "to_version": numbers.get(event.to_version_id) if event.to_version_id else None,
         "actor": event.actor,
         "reason": event.reason,
-        "at": event.at.isoformat(),
+        "at": as_utc(event.at).isoformat(),
         # A move to where the alias points already is answered, not audited.
         "changed": event.id is not None,
     }
@@ -83,13 +85,32 @@ def _event(registry: ModelRegistry, event: AliasEvent) -> dict[str, Any]:
 @router.get("", response_model=list[ModelSummary])
 async def models(request: Request, caller: Caller = Depends(read_access)) -> Response:
     """Registered models with their number of versions and where each alias points."""
-    return json_response(await run_in_threadpool(model_summaries, serving_state(request).registry))
+    return json_response(await run_in_threadpool(model_summaries, serving_state(request).read_registry))
 
 
 @router.get("/{name}/versions", response_model=list[VersionSummary], responses={404: PROBLEM_SCHEMA})
 async def versions(request: Request, name: ModelName, caller: Caller = Depends(read_access)) -> Response:
     """Every version of a model: status, families, ensemble weights, data range, hold-out metrics, aliases."""
-    return json_response(await run_in_threadpool(version_summaries, serving_state(request).registry, name))
+    return json_response(await run_in_threadpool(version_summaries, serving_state(request).read_registry, name))
+
+
+def alias_history(registry: ModelRegistry, name: str, alias: str | None) -> list[dict[str, Any]]:
+    if not registry.versions(name):
+        raise NotFoundError(f"no model named {name!r}")
+    return [_event(registry, event) for event in reversed(registry.history(name, alias))]
+
+
+@router.get("/{name}/history", response_model=list[AliasEventOut], responses={404: PROBLEM_SCHEMA})
+async def history(
+    request: Request,
+    name: ModelName,
+    alias: Annotated[str | None, Query(min_length=1, max_length=100, pattern=TEXT)] = None,
+    caller: Caller = Depends(read_access),
+) -> Response:
+    """The audit trail of the model's alias changes, newest first: who moved which alias from which
+    version to which, when and why (`salescast models history`)."""
+    registry = serving_state(request).registry
+    return json_response(await run_in_threadpool(alias_history, registry, name, alias))
 
 
 @router.post(

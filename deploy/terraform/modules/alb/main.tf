@@ -24,6 +24,7 @@ resource "aws_security_group" "alb" {
 }
 
 resource "aws_lb" "this" {
+  # checkov:skip=CKV2_AWS_28: protected by the web ACL of module.waf below (modules/waf associates it through resource_arns); checkov's graph does not follow a nested module
   # checkov:skip=CKV2_AWS_76: the attached web ACL includes AWSManagedRulesKnownBadInputsRuleSet (Log4j), in a dynamic block checkov does not expand
   name                       = var.name
   load_balancer_type         = "application"
@@ -127,76 +128,33 @@ resource "aws_route53_record" "api" {
   }
 }
 
-# ---- WAF ---------------------------------------------------------------------------------------------------
-resource "aws_wafv2_web_acl" "this" {
-  name  = var.name
-  scope = "REGIONAL"
-
-  default_action {
-    allow {}
-  }
-
-  rule {
-    name     = "rate-per-ip"
-    priority = 0
-    action {
-      block {}
-    }
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit
-        aggregate_key_type = "IP"
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-rate"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  dynamic "rule" {
-    # Common: cross-site scripting and the OWASP basics; SQLi; known bad inputs (Log4Shell and the like).
-    for_each = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
-    content {
-      name     = rule.value
-      priority = rule.key + 1
-      override_action {
-        none {}
-      }
-      statement {
-        managed_rule_group_statement {
-          vendor_name = "AWS"
-          name        = rule.value
-        }
-      }
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${var.name}-${rule.value}"
-        sampled_requests_enabled   = true
-      }
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = var.name
-    sampled_requests_enabled   = true
-  }
+# ---- WAF: the stack's one rule set (modules/waf) -----------------------------------------------------------
+module "waf" {
+  source             = "../waf"
+  name               = var.name
+  rate_limit         = var.waf_rate_limit
+  resource_arns      = [aws_lb.this.arn]
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
 }
 
-resource "aws_wafv2_web_acl_association" "alb" {
-  resource_arn = aws_lb.this.arn
-  web_acl_arn  = aws_wafv2_web_acl.this.arn
+# The ACL and its log group moved into modules/waf: an applied stack keeps them rather than replacing them.
+moved {
+  from = aws_wafv2_web_acl.this
+  to   = module.waf.aws_wafv2_web_acl.this
 }
 
-resource "aws_cloudwatch_log_group" "waf" {
-  name              = "aws-waf-logs-${var.name}" # WAF requires the aws-waf-logs- prefix
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
+moved {
+  from = aws_wafv2_web_acl_association.alb
+  to   = module.waf.aws_wafv2_web_acl_association.this[0]
 }
 
-resource "aws_wafv2_web_acl_logging_configuration" "this" {
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
-  resource_arn            = aws_wafv2_web_acl.this.arn
+moved {
+  from = aws_cloudwatch_log_group.waf
+  to   = module.waf.aws_cloudwatch_log_group.this
+}
+
+moved {
+  from = aws_wafv2_web_acl_logging_configuration.this
+  to   = module.waf.aws_wafv2_web_acl_logging_configuration.this
 }

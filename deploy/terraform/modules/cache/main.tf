@@ -1,5 +1,6 @@
 # Redis for salescast's response cache and shared rate limiter (SALESCAST_REDIS_URL=rediss://HOST:6379/0:
-# rediss, since encryption in transit is on). With 2 or more nodes a replica takes over on failure.
+# rediss, since encryption in transit is on; SALESCAST_REDIS_PASSWORD = the AUTH token, from Secrets Manager).
+# With 2 or more nodes a replica takes over on failure.
 resource "aws_elasticache_subnet_group" "this" {
   name       = var.name
   subnet_ids = var.subnet_ids
@@ -24,7 +25,6 @@ resource "aws_vpc_security_group_ingress_rule" "clients" {
 
 resource "aws_elasticache_replication_group" "this" {
   # checkov:skip=CKV2_AWS_50: failover and Multi-AZ follow the node count: on in prod (cache_nodes = 2), impossible with dev's single node
-  # checkov:skip=CKV_AWS_31: no AUTH token yet: only the tasks' security groups reach it and TLS is on; a token needs salescast to read the Redis URL from Secrets Manager (a later change, docs/deploy.md)
   replication_group_id       = var.name
   description                = "salescast cache and rate limiter"
   engine                     = "redis"
@@ -36,6 +36,7 @@ resource "aws_elasticache_replication_group" "this" {
   security_group_ids         = [aws_security_group.redis.id]
   at_rest_encryption_enabled = true
   transit_encryption_enabled = true
+  auth_token                 = var.auth_token
   kms_key_id                 = var.kms_key_arn
   automatic_failover_enabled = var.replicas > 1
   multi_az_enabled           = var.replicas > 1

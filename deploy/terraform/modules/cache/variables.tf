@@ -34,3 +34,9 @@ variable "replicas" {
   type        = number
   default     = 1
 }
+
+variable "auth_token" {
+  description = "AUTH token clients must send (16-128 characters); from the secrets module's Secrets Manager secret."
+  type        = string
+  sensitive   = true
+}

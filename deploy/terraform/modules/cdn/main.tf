@@ -57,74 +57,31 @@ resource "aws_cloudfront_origin_access_control" "site" {
   signing_protocol                  = "sigv4"
 }
 
-resource "aws_wafv2_web_acl" "cdn" {
-  provider = aws.us_east_1
-  name     = "${var.name}-cdn"
-  scope    = "CLOUDFRONT"
-
-  default_action {
-    allow {}
-  }
-
-  rule {
-    name     = "rate-per-ip"
-    priority = 0
-    action {
-      block {}
-    }
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit
-        aggregate_key_type = "IP"
-      }
-    }
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-cdn-rate"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  dynamic "rule" {
-    for_each = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
-    content {
-      name     = rule.value
-      priority = rule.key + 1
-      override_action {
-        none {}
-      }
-      statement {
-        managed_rule_group_statement {
-          vendor_name = "AWS"
-          name        = rule.value
-        }
-      }
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${var.name}-cdn-${rule.value}"
-        sampled_requests_enabled   = true
-      }
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${var.name}-cdn"
-    sampled_requests_enabled   = true
-  }
+# The stack's one WAF rule set (modules/waf), made in us-east-1 as CloudFront wants; static files take no
+# SQL, so the SQL injection group is left out here.
+module "waf" {
+  source              = "../waf"
+  providers           = { aws = aws.us_east_1 }
+  name                = "${var.name}-cdn"
+  scope               = "CLOUDFRONT"
+  rate_limit          = var.waf_rate_limit
+  managed_rule_groups = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+  log_retention_days  = 365
 }
 
-resource "aws_cloudwatch_log_group" "waf" {
-  # checkov:skip=CKV_AWS_158: the environment's KMS key is regional and this group must live in us-east-1 with the CloudFront web ACL; CloudWatch Logs encrypts it with its own key
-  provider          = aws.us_east_1
-  name              = "aws-waf-logs-${var.name}-cdn"
-  retention_in_days = 365
+moved {
+  from = aws_wafv2_web_acl.cdn
+  to   = module.waf.aws_wafv2_web_acl.this
 }
 
-resource "aws_wafv2_web_acl_logging_configuration" "cdn" {
-  provider                = aws.us_east_1
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
-  resource_arn            = aws_wafv2_web_acl.cdn.arn
+moved {
+  from = aws_cloudwatch_log_group.waf
+  to   = module.waf.aws_cloudwatch_log_group.this
+}
+
+moved {
+  from = aws_wafv2_web_acl_logging_configuration.cdn
+  to   = module.waf.aws_wafv2_web_acl_logging_configuration.this
 }
 
 resource "aws_cloudfront_distribution" "site" {
@@ -136,7 +93,7 @@ resource "aws_cloudfront_distribution" "site" {
   # checkov:skip=CKV2_AWS_47: the web ACL includes AWSManagedRulesKnownBadInputsRuleSet (Log4j); checkov cannot see it through the dynamic block
   enabled             = true
   default_root_object = "index.html"
-  web_acl_id          = aws_wafv2_web_acl.cdn.arn
+  web_acl_id          = module.waf.web_acl_arn
   price_class         = "PriceClass_100"
 
   origin {

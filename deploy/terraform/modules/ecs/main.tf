@@ -6,7 +6,12 @@ data "aws_caller_identity" "current" {}
 locals {
   colors   = toset(["blue", "green"])
   env_list = [for k, v in var.environment : { name = k, value = v }]
-  secrets  = [{ name = "SALESCAST_DATABASE_URL", valueFrom = var.database_url_secret_arn }]
+  # Settings ECS reads from Secrets Manager into the containers' environment (never in the task definition).
+  secret_arns = merge(
+    { SALESCAST_DATABASE_URL = var.database_url_secret_arn, SALESCAST_REDIS_PASSWORD = var.redis_auth_token_secret_arn },
+    var.database_read_url_secret_arn == null ? {} : { SALESCAST_DATABASE_READ_URL = var.database_read_url_secret_arn },
+  )
+  secrets = [for name, arn in local.secret_arns : { name = name, valueFrom = arn }]
   # The image's user cannot write the root filesystem; salescast's home and /tmp are task-scoped volumes.
   volumes = [
     { sourceVolume = "home", containerPath = "/app/.salescast", readOnly = false },
@@ -117,7 +122,7 @@ resource "aws_iam_role_policy_attachment" "execution" {
 data "aws_iam_policy_document" "execution_secrets" {
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.database_url_secret_arn]
+    resources = values(local.secret_arns)
   }
   statement {
     actions   = ["kms:Decrypt"]
@@ -126,7 +131,7 @@ data "aws_iam_policy_document" "execution_secrets" {
 }
 
 resource "aws_iam_role_policy" "execution_secrets" {
-  name   = "read-database-url"
+  name   = "read-settings-secrets"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
@@ -157,7 +162,8 @@ data "aws_iam_policy_document" "api" {
   }
 }
 
-# The worker reads the drop, writes artifacts and publishes alerts.
+# The worker reads the drop, writes artifacts, writes backups (`salescast backup` under backups/ of the data
+# lake, run as a task of its definition) and publishes alerts.
 data "aws_iam_policy_document" "worker" {
   statement {
     actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
@@ -166,6 +172,10 @@ data "aws_iam_policy_document" "worker" {
   statement {
     actions   = ["s3:GetObject"]
     resources = ["${var.data_lake_bucket_arn}/*"]
+  }
+  statement {
+    actions   = ["s3:PutObject"]
+    resources = ["${var.data_lake_bucket_arn}/backups/*"]
   }
   statement {
     actions   = ["s3:ListBucket"]

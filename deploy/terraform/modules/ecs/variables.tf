@@ -53,6 +53,17 @@ variable "database_url_secret_arn" {
   type        = string
 }
 
+variable "redis_auth_token_secret_arn" {
+  description = "Secret holding SALESCAST_REDIS_PASSWORD (the ElastiCache AUTH token)."
+  type        = string
+}
+
+variable "database_read_url_secret_arn" {
+  description = "Secret holding SALESCAST_DATABASE_READ_URL; null = no read replica."
+  type        = string
+  default     = null
+}
+
 variable "artifacts_bucket_arn" {
   description = "Artifacts bucket (api reads, worker writes)."
   type        = string

@@ -28,6 +28,17 @@ variable "database_url_secret_arn" {
   type        = string
 }
 
+variable "redis_auth_token_secret_arn" {
+  description = "Secret holding the ElastiCache AUTH token (SALESCAST_REDIS_PASSWORD_SECRET)."
+  type        = string
+}
+
+variable "database_read_url_secret_arn" {
+  description = "Secret holding the read replica's URL; null = no read replica."
+  type        = string
+  default     = null
+}
+
 variable "artifacts_bucket_arn" {
   description = "Artifacts bucket (read)."
   type        = string
