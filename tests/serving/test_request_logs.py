@@ -73,11 +73,12 @@ def test_emf_lines_carry_the_request_metrics_in_the_cloudwatch_shape(
     capsys.readouterr()
     ok = api.get(TOP, params={"limit": 2})
     missing = api.get("/api/v1/forecast/products/NOPE")
+    unrouted = api.get("/api/v1/no-such-route")
     out = capsys.readouterr().out
 
     documents = [line for line in json_lines(out) if "_aws" in line]
-    assert len(documents) == 2
-    for document, response in zip(documents, (ok, missing), strict=True):
+    assert len(documents) == 3
+    for document, response in zip(documents, (ok, missing, unrouted), strict=True):
         meta = document["_aws"]
         assert isinstance(meta["Timestamp"], int) and meta["Timestamp"] > 1_600_000_000_000
         (directive,) = meta["CloudWatchMetrics"]
@@ -92,7 +93,9 @@ def test_emf_lines_carry_the_request_metrics_in_the_cloudwatch_shape(
         assert document["status"] == str(response.status_code)
         assert document["request_id"] == response.headers["X-Request-Id"]
     assert documents[0]["route"] == TOP and documents[0]["model_version"] == ok.headers["X-Model-Version"]
-    assert documents[1]["status"] == "404" and documents[1]["model_version"] == "none"
+    # A forecast that fails still names the version it was routed to; a request no version saw, "none".
+    assert documents[1]["status"] == "404" and documents[1]["model_version"] == ok.headers["X-Model-Version"]
+    assert documents[2]["route"] == "unmatched" and documents[2]["model_version"] == "none"
 
 
 @ON_SQLITE
