@@ -76,7 +76,7 @@ def test_redis_killed_under_load_costs_no_5xx_and_both_uses_recover_without_a_re
     url, keys = store_copy
     redis_server = ThrowawayRedis()
     redis_server.start()
-    rate, burst_size = 20.0, 20
+    rate, burst_size = 5.0, 20  # the probe key outruns 5 a second even on a crowded machine
     settings = app_settings(
         trained_store,
         url,
@@ -90,7 +90,7 @@ def test_redis_killed_under_load_costs_no_5xx_and_both_uses_recover_without_a_re
         rate_limit_lease=0,
     )
     try:
-        with running_app(settings, keys) as app, Load(app.url, [keys["read"], keys["admin"]], per_second=8) as load:
+        with running_app(settings, keys) as app, Load(app.url, [keys["read"], keys["admin"]], per_second=4) as load:
             time.sleep(1.5)
             with redis_server.client() as client:
                 cached_before = len(list(client.scan_iter(match="salescast:cache:*")))

@@ -26,14 +26,17 @@ pytestmark = pytest.mark.faults
 
 
 def moves(replica: str) -> list[dict[str, Any]]:
-    """Promote v2, roll back, promote v1, ... each with a reason that names the request."""
+    """Replica a promotes v2 and v1 in turn; replica b rolls back (a flip between the last two versions),
+    with a promotion of v2 now and then. Each move's reason names the request."""
     plan: list[dict[str, Any]] = []
     for turn in range(MOVES_PER_REPLICA):
         reason = f"{replica}-{turn}"
-        if turn % 3 == 1:
-            plan.append({"alias": "production", "action": "rollback", "reason": reason})
+        if replica == "a":
+            plan.append({"alias": "production", "version": 2 if turn % 2 == 0 else 1, "reason": reason})
+        elif turn % 4 == 0:  # first of all: a rollback needs a move to undo
+            plan.append({"alias": "production", "version": 2, "reason": reason})
         else:
-            plan.append({"alias": "production", "version": 2 if turn % 3 == 0 else 1, "reason": reason})
+            plan.append({"alias": "production", "action": "rollback", "reason": reason})
     return plan
 
 
@@ -90,7 +93,8 @@ def test_two_replicas_moving_production_at_once_keep_one_consistent_history(
     audited = {e.reason: (numbers.get(e.from_version_id or -1), numbers[e.to_version_id or -1]) for e in events}
     audited_now = {reason: moved for reason, moved in audited.items() if reason and reason[:2] in ("a-", "b-")}
     assert audited_now == done
-    assert len(done) >= MOVES_PER_REPLICA  # the races moved production often, not once
+    # Production moved several times (how many moves found it where they wanted it depends on the timing).
+    assert len(done) >= MOVES_PER_REPLICA // 2
     # A move answered "unchanged" found production already where it asked: nothing to audit.
     for response in every:
         body = response.json()
