@@ -237,6 +237,16 @@ class Settings(BaseSettings):
         description="Comma-separated client addresses whose X-Forwarded-Proto is believed (`*` = any): "
         "a request they forward as https gets Strict-Transport-Security. Empty = trust none.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (scheme://host[:port]) a browser may call the API from; `*` = any "
+        "origin (only without credentials). With dashboard_origins, the CORS allow-list; both empty = no CORS "
+        "headers: browsers allow same-origin calls only.",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False,
+        description="Let browsers send credentials (cookies, Authorization) cross-origin; needs named origins.",
+    )
     dashboard_origins: str = Field(
         default="",
         description="Comma-separated origins (https://dashboard.example.com) of a static dashboard bundle "
@@ -282,6 +292,12 @@ class Settings(BaseSettings):
     prediction_log_max_pending: int = Field(
         default=100_000, gt=0, description="Rows held while the database is down; older ones are dropped beyond."
     )
+    prediction_log_max_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait between write attempts while the database is down (the wait doubles from "
+        "0.5 s up to this); rows written after an outage wait at most this long once it ends.",
+    )
     deployment_check_seconds: float = Field(
         default=5.0, gt=0, description="How often a server checks its model aliases and rollout steps."
     )
@@ -291,6 +307,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
     log_level: str = Field(default="INFO", description="Lowest level logged (DEBUG, INFO, WARNING, ...).")
     access_log: bool = Field(default=True, description="One log line per served request.")
+    log_emf: bool = Field(
+        default=False,
+        description="Also write each request's count and latency to stdout in CloudWatch embedded metric "
+        "format, so CloudWatch Logs makes metrics of them without an agent (Lambda, ECS with awslogs).",
+    )
+    emf_namespace: str = Field(default="salescast", min_length=1, description="CloudWatch namespace of EMF metrics.")
 
     @field_validator("holiday_country")
     @classmethod
@@ -308,6 +330,34 @@ class Settings(BaseSettings):
                 f"characters), got {', '.join(repr(name) for name in bad)}"
             )
         return ",".join(dict.fromkeys(names))
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origin_list(cls, value: str) -> str:
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        bad = [o for o in origins if o != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", o)]
+        if bad:
+            raise ValueError(
+                f"origins are scheme://host[:port] without a path, or *; got {', '.join(repr(o) for o in bad)}"
+            )
+        return ",".join(dict.fromkeys(origins))
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        # Browsers refuse `Access-Control-Allow-Origin: *` on a credentialed request, and echoing any
+        # origin instead would let every site call the API with the user's credentials.
+        if self.cors_allow_credentials and "*" in self.cors_origin_list:
+            raise ValueError(
+                "SALESCAST_CORS_ORIGINS='*' cannot be combined with SALESCAST_CORS_ALLOW_CREDENTIALS=true: "
+                "name the origins that may send credentials"
+            )
+        return self
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The CORS allow-list: `cors_origins` and the dashboard's `dashboard_origins`."""
+        origins = f"{self.cors_origins},{self.dashboard_origins}".split(",")
+        return tuple(dict.fromkeys(origin for origin in origins if origin))
 
     @model_validator(mode="after")
     def _read_secrets(self) -> Settings:
@@ -356,12 +406,12 @@ class Settings(BaseSettings):
 
 # `*_secret` setting -> the setting its secret's value fills.
 SECRET_SETTINGS = {
-    "database_url_secret": "database_url",
-    "database_read_url_secret": "database_read_url",
-    "redis_url_secret": "redis_url",
-    "redis_password_secret": "redis_password",
-    "alert_url_secret": "alert_url",
-    "pagerduty_routing_key_secret": "pagerduty_routing_key",
+    "database_url_secret": "database_url",  # nosec B105: setting names
+    "database_read_url_secret": "database_read_url",  # nosec B105: setting names
+    "redis_url_secret": "redis_url",  # nosec B105: setting names
+    "redis_password_secret": "redis_password",  # nosec B105: setting names
+    "alert_url_secret": "alert_url",  # nosec B105: setting names
+    "pagerduty_routing_key_secret": "pagerduty_routing_key",  # nosec B105: setting names
 }
 SECRET_STR_SETTINGS = frozenset({"redis_password", "pagerduty_routing_key"})
 SECRETS_CONNECT_TIMEOUT_SECONDS = 3.0

@@ -33,4 +33,5 @@ fi
 
 echo "== ruff" && .venv/bin/ruff check salescast tests bench deploy && .venv/bin/ruff format --check salescast tests bench deploy
 echo "== mypy" && .venv/bin/mypy salescast tests bench
+bash scripts/security.sh   # bandit and pip-audit (offline-tolerant)
 echo "== pytest" && .venv/bin/pytest "$@"

@@ -34,6 +34,7 @@ from salescast.errors import (
     NotFoundError,
     SalescastError,
 )
+from salescast.monitoring.alerts import Alert, AlertSink, alert_sink
 from salescast.registry.artifacts import ArtifactRef, ArtifactStore, artifact_store
 
 logger = logging.getLogger(__name__)
@@ -116,17 +117,26 @@ def retry_conflicts(action: Callable[[], T], attempts: int = 8) -> T:
 
 
 class ModelRegistry:
-    def __init__(self, engine: Engine, store: ArtifactStore, aliases: Iterable[str] = DEFAULT_ALIASES) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: ArtifactStore,
+        aliases: Iterable[str] = DEFAULT_ALIASES,
+        alerts: AlertSink | None = None,
+    ) -> None:
         """A registry over `engine` (metadata, aliases, audit) and `store` (artifacts); `aliases` are the
-        alias names that may be moved besides the built-in production and challenger."""
+        alias names that may be moved besides the built-in production and challenger; `alerts` hears of
+        an alias move refused because the version's artifact is corrupt or missing."""
         self.engine = engine
         self.store = store
         self.alias_names = accepted_aliases(aliases)
+        self.alerts = alerts
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> ModelRegistry:
         """The registry the settings describe: their artifact store and alias names, over `engine`."""
-        return cls(engine, artifact_store(settings.resolved_artifact_uri, settings), settings.alias_names)
+        store = artifact_store(settings.resolved_artifact_uri, settings)
+        return cls(engine, store, settings.alias_names, alert_sink(settings.alert_url, settings))
 
     # ----------------------------------------------------------------- versions
 
@@ -276,6 +286,7 @@ class ModelRegistry:
             except ArtifactIntegrityError as exc:
                 # The path and both checksums are for the operator's log, not for whoever asked.
                 logger.error("registry.artifact_refused %s v%s as %s: %s", name, version, alias, exc)
+                self._alert_refused(row, alias, "corrupt or replaced", exc)
                 raise ArtifactIntegrityError(
                     f"{name} v{version} cannot be {alias}: its artifact is corrupt or was replaced (it does not "
                     f"match the checksum recorded when it was registered); {alias} was not moved",
@@ -283,6 +294,7 @@ class ModelRegistry:
                 ) from exc
             except ArtifactNotFoundError as exc:
                 logger.error("registry.artifact_missing %s v%s as %s: %s", name, version, alias, exc)
+                self._alert_refused(row, alias, "missing", exc)
                 raise ArtifactNotFoundError(
                     f"{name} v{version} cannot be {alias}: its artifact is missing from the artifact store; "
                     f"{alias} was not moved"
@@ -290,6 +302,20 @@ class ModelRegistry:
             if verify is not None:
                 verify(folder)
         return AliasTarget(row, alias)
+
+    def _alert_refused(self, row: ModelVersion, alias: str, what: str, error: Exception) -> None:
+        """Tell the on-call that `alias` stays where it was because `row`'s artifact is `what`."""
+        if self.alerts is None:
+            return
+        summary = (
+            f"{row.name} v{row.version} cannot be {alias}: its artifact is {what} "
+            f"(recorded sha256 {row.artifact_sha256}); {alias} was not moved"
+        )
+        details = {"model": row.name, "version": row.version, "alias": alias, "sha256": row.artifact_sha256}
+        try:
+            self.alerts.send(Alert("model.artifact_refused", "critical", summary, {**details, "error": str(error)}))
+        except Exception:  # the refusal stands whether or not the alert got through
+            logger.exception("alert.delivery_failed")
 
     def set_alias(
         self,

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 import salescast
 from salescast.config import Settings, get_settings
+from salescast.monitoring.emf import configure_emf
 from salescast.monitoring.logging import configure_logging
 from salescast.serving.body_limit import BodyLimit
 from salescast.serving.fast_path import CachedAnswers
@@ -44,6 +45,8 @@ class SalescastAPI(FastAPI):
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    if settings.log_emf:
+        configure_emf()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +65,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     security = SecurityHeaders(settings)
 
     def request_context(inner: ASGIApp) -> ASGIApp:
-        return RequestContextMiddleware(inner, security, access_log=settings.access_log)
+        emf_namespace = settings.emf_namespace if settings.log_emf else None
+        return RequestContextMiddleware(inner, security, access_log=settings.access_log, emf_namespace=emf_namespace)
 
     app = SalescastAPI(
         request_context=request_context,
@@ -114,14 +118,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Added last = outermost: bodies are bounded before the fast path or a route (or its key check) runs.
     app.add_middleware(CachedAnswers, routes=forecasts.FAST_ROUTES)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes, max_json_depth=settings.max_json_depth)
-    if settings.dashboard_origins:
-        # A static dashboard bundle on another origin calls the API from the browser (docs/dashboard.md).
+    if settings.cors_origin_list:  # outermost of these: a preflight is answered before anything reads it
+        # The allow-list: SALESCAST_CORS_ORIGINS, and a static dashboard bundle on another origin that calls
+        # the API from the browser (SALESCAST_DASHBOARD_ORIGINS, docs/dashboard.md).
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.dashboard_origins.split(","),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
-            expose_headers=["X-Model-Version", "X-Request-Id"],
+            allow_origins=list(settings.cors_origin_list),
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-Id", "X-Client-Id"],
+            expose_headers=["X-Request-Id", "X-Model-Version", "X-Cache", "Retry-After"],
             max_age=600,
         )
     return app

@@ -77,7 +77,7 @@ def needs(scope: str) -> Callable[..., Awaitable[Caller]]:
             return done
         headers = request.headers
         host = request.client.host if request.client else None
-        return await authorize(
+        authorized = await authorize(
             serving_state(request),
             scope,
             headers.get("authorization"),
@@ -85,6 +85,9 @@ def needs(scope: str) -> Callable[..., Awaitable[Caller]]:
             headers.get("x-client-id"),
             host,
         )
+        # The access log names the key (its id, never its text) from here, as it does on the fast path.
+        request.scope[CALLER_SCOPE_KEY] = authorized
+        return authorized
 
     caller.__name__ = f"needs_{scope}"
     return caller

@@ -85,13 +85,16 @@ class ServingState:
 def _report_unusable(alerts: AlertSink) -> Callable[[ModelVersion, SalescastError], None]:
     def report(version: ModelVersion, error: SalescastError) -> None:
         # The details (the artifact's location, both checksums) are for operators: never in a response.
-        summary = f"model {version.name} v{version.version} cannot serve: its artifact is unusable"
+        summary = (
+            f"model {version.name} v{version.version} cannot serve: its artifact (recorded sha256 "
+            f"{version.artifact_sha256}) is corrupt or missing; what-ifs fall back to an earlier version that loads"
+        )
         log.error("model.artifact_unusable", extra={"model_version": version.version, "error": str(error)})
         alert = Alert(
             "model.artifact_unusable",
             "critical",
             summary,
-            {"model": version.name, "version": version.version, "error": str(error)},
+            {"model": version.name, "version": version.version, "sha256": version.artifact_sha256, "error": str(error)},
         )
 
         def deliver() -> None:

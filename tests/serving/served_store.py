@@ -46,6 +46,13 @@ def build_template(backend: str, folder: Path) -> StoreTemplate:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{source}"')
         url = _pg_url(source)
+    fill_store(url, folder)
+    return StoreTemplate(backend, source, folder / "artifacts")
+
+
+def fill_store(url: str, folder: Path) -> None:
+    """Migrate the empty database at `url` and run the pipeline into it (versions 1 and 2, artifacts
+    under `folder / "artifacts"`)."""
     engine = make_engine(url)
     migrate(engine)
     sales = folder / "sales.csv"
@@ -59,7 +66,6 @@ def build_template(backend: str, folder: Path) -> StoreTemplate:
     assert version.status == "registered", version.reason
     ensure_stored_forecasts(engine, registry, version, settings)
     engine.dispose()
-    return StoreTemplate(backend, source, folder / "artifacts")
 
 
 def drop_template(template: StoreTemplate) -> None:

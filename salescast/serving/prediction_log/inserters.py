@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import pickle
+import pickle  # nosec B403: pickles cross a pipe to this process's own child only  # nosec B403: pickles cross a pipe to our own child only
 import signal
 import threading
 import time
@@ -181,7 +181,7 @@ class BatchInserter:
         self.encoder = RowEncoder(engine.dialect.name)
         marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         columns = ", ".join(COLUMNS)
-        self._insert_sql = f"INSERT INTO prediction_log ({columns}) VALUES ({', '.join([marker] * len(COLUMNS))})"
+        self._insert_sql = f"INSERT INTO prediction_log ({columns}) VALUES ({', '.join([marker] * len(COLUMNS))})"  # nosec B608: table and column names are constants of this module, values are bound parameters  # nosec B608: constant names only
         self._copy_sql = f"COPY prediction_log ({columns}) FROM STDIN" if engine.dialect.name == "postgresql" else None
         # What the driver raises for a row it refuses: COPY runs on the driver's own connection, so its
         # errors come unwrapped by SQLAlchemy.
@@ -296,7 +296,7 @@ class ProcessInserter:
                 while not conn.poll(_POLL_SECONDS):
                     if not process.is_alive():
                         raise EOFError
-                outcome: InsertOutcome = pickle.loads(conn.recv_bytes())
+                outcome: InsertOutcome = pickle.loads(conn.recv_bytes())  # nosec B301: bytes from this process's own writer child  # nosec B301: from our own child
                 return outcome
             except (EOFError, OSError) as exc:
                 self._discard()
@@ -361,7 +361,7 @@ def _serve(url: URL, poolclass: type[Pool] | None, niceness: int, conn: Pipe) ->
             if payload == _ABORT:
                 batch = []
                 continue
-            last, records = pickle.loads(payload)
+            last, records = pickle.loads(payload)  # nosec B301: bytes from the parent server process, over a private pipe  # nosec B301: from our parent
             batch.extend(records)
             if last:
                 conn.send_bytes(pickle.dumps(inserter.insert(batch), protocol=pickle.HIGHEST_PROTOCOL))

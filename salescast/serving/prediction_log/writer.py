@@ -163,7 +163,7 @@ class PredictionLogWriter:
                     self._drop(1)
                 if len(self._pending) >= self.batch_size:
                     self._wake.notify()
-        except Exception:  # the log must never fail a request
+        except Exception:  # nosec B110: the log must never fail a request
             pass
 
     # -- life cycle -------------------------------------------------------------------------------------
@@ -352,4 +352,6 @@ def make_prediction_log(engine: Engine, settings: Settings) -> PredictionLogWrit
         flush_seconds=settings.prediction_log_flush_seconds,
         max_pending=settings.prediction_log_max_pending,
         separate_process=settings.prediction_log_process,
+        max_retry_seconds=settings.prediction_log_max_retry_seconds,
+        retry_seconds=min(0.5, settings.prediction_log_max_retry_seconds),
     )
