@@ -41,15 +41,19 @@ ROLLBACK_REASON = "error rate 4.0% vs 0.0%: more than 1.0% higher"
 
 
 @dataclass(frozen=True)
-class LiveDashboard:
+class LiveServer:
     url: str
     env: dict[str, str]
     keys: dict[str, str]
-    rejected_run: int
-    bundle_origin: str  # where a static bundle may be served from and call this server (CORS)
 
     def api(self, key: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {self.keys[key]}"})
+
+
+@dataclass(frozen=True)
+class LiveDashboard(LiveServer):
+    rejected_run: int
+    bundle_origin: str  # where a static bundle may be served from and call this server (CORS)
 
 
 def _bad_rows_file(folder: Path) -> Path:
@@ -95,27 +99,28 @@ def build_store(folder: Path) -> tuple[Settings, dict[str, str], int]:
     return settings, keys, rejected_run
 
 
-@contextmanager
-def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
-    """`salescast serve` in a subprocess on a free port over the store `build_store` makes in `folder`."""
-    settings, keys, rejected_run = build_store(folder)
-    port = free_port()
-    bundle_origin = f"http://127.0.0.1:{free_port()}"
-    env = {
+def server_env(folder: Path, home: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `salescast` subprocess over the SQLite store and artifacts in `folder`."""
+    return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "SALESCAST_HOME": str(settings.home),
+        "SALESCAST_HOME": str(home),
         "SALESCAST_DATABASE_URL": f"sqlite:///{folder / 'salescast.db'}",
         "SALESCAST_ARTIFACT_URI": f"file://{folder / 'artifacts'}",
-        "SALESCAST_STORED_FORECAST_DAYS": str(STORED_DAYS),
-        "SALESCAST_PIPELINE_HORIZON": str(HORIZON),
         "SALESCAST_LOG_FORMAT": "text",
         "SALESCAST_ACCESS_LOG": "false",
         "SALESCAST_PREDICTION_LOG_PROCESS": "false",
         "SALESCAST_RATE_LIMIT_PER_SECOND": "1000",
         "SALESCAST_RATE_LIMIT_BURST": "1000",
-        "SALESCAST_DASHBOARD_ORIGINS": bundle_origin,
+        **{f"SALESCAST_{name.upper()}": value for name, value in settings.items()},
     }
+
+
+@contextmanager
+def serving(folder: Path, env: dict[str, str], probe: str = "/ready") -> Iterator[str]:
+    """`salescast serve` in a subprocess on a free port with `env`; yields its URL once `probe` answers
+    200 (`/ready` needs a production model; a store without one answers only `/health`)."""
+    port = free_port()
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "salescast.cli", "serve", "--port", str(port), "--drain-seconds", "2"],
@@ -128,14 +133,14 @@ def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/api/v1/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/api/v1{probe}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not become ready:\n{(folder / 'server.log').read_text()[-3000:]}")
             time.sleep(0.2)
-        yield LiveDashboard(url, env, keys, rejected_run, bundle_origin)
+        yield url
     finally:
         server.terminate()
         try:
@@ -144,3 +149,44 @@ def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
             server.kill()
             server.wait()
         log.close()
+
+
+@contextmanager
+def live_dashboard(folder: Path) -> Iterator[LiveDashboard]:
+    """`salescast serve` in a subprocess on a free port over the store `build_store` makes in `folder`."""
+    settings, keys, rejected_run = build_store(folder)
+    bundle_origin = f"http://127.0.0.1:{free_port()}"
+    env = server_env(
+        folder,
+        settings.home,
+        stored_forecast_days=str(STORED_DAYS),
+        pipeline_horizon=str(HORIZON),
+        dashboard_origins=bundle_origin,
+    )
+    with serving(folder, env) as url:
+        yield LiveDashboard(url, env, keys, rejected_run, bundle_origin)
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> str:
+    """`salescast ARGS` as an operator runs it; its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "salescast.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"salescast {' '.join(args)} failed: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+@contextmanager
+def empty_server(folder: Path) -> Iterator[LiveServer]:
+    """A live server over a store just made by `salescast init`: no sales, no model, one admin key
+    (made with `salescast keys create`, as an operator would)."""
+    env = server_env(folder, folder / "home")
+    cli(env, "init")
+    key = cli(env, "keys", "create", "empty-admin", "--scope", "admin").strip()
+    with serving(folder, env, probe="/health") as url:
+        yield LiveServer(url, env, {"admin": key})

@@ -24,7 +24,16 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from salescast.web.bundle import build_bundle
 from tests.conftest import free_port
-from tests.web.dashboard_app import PRODUCTS, ROLLBACK_REASON, ROOT, LiveDashboard, live_dashboard
+from tests.web.dashboard_app import (
+    PRODUCTS,
+    ROLLBACK_REASON,
+    ROOT,
+    LiveDashboard,
+    LiveServer,
+    cli,
+    empty_server,
+    live_dashboard,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
@@ -39,7 +48,7 @@ class Tab:
     page: Page
     problems: list[str] = field(default_factory=list)
 
-    def open(self, dashboard: LiveDashboard, hash_: str, name: str) -> float:
+    def open(self, dashboard: LiveServer, hash_: str, name: str) -> float:
         """Load the dashboard afresh at `hash_` and wait until page `name` has rendered; returns the
         milliseconds from navigation start to rendered, as the browser measured them."""
         self.page.goto("about:blank")
@@ -88,9 +97,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-def new_tab(
-    browser: Browser, dashboard: LiveDashboard, key: str | None, width: int = 1280
-) -> tuple[BrowserContext, Tab]:
+def new_tab(browser: Browser, dashboard: LiveServer, key: str | None, width: int = 1280) -> tuple[BrowserContext, Tab]:
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     tab = Tab(page)
@@ -455,16 +462,10 @@ def test_a_static_bundle_calls_the_api_across_origins_and_says_when_it_is_unreac
         context.close()
 
 
-def cli(dashboard: LiveDashboard, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "salescast.cli", *args], env=dashboard.env, check=True, timeout=60, capture_output=True
-    )
-
-
 def test_the_deployments_page_shows_an_active_rollout_and_why_it_was_rolled_back(
     browser: Browser, dashboard: LiveDashboard
 ) -> None:
-    cli(dashboard, "deploy", "start", "demand", "2", "--strategy", "canary", "--steps", "0.25,1.0", "--bake", "900")
+    cli(dashboard.env, "deploy", "start", "demand", "2", "--strategy", "canary", "--steps", "0.25,1.0", "--bake", "900")
     context, tab = new_tab(browser, dashboard, "read")
     try:
         tab.open(dashboard, "#/deployments", "deployments")
@@ -478,7 +479,7 @@ def test_the_deployments_page_shows_an_active_rollout_and_why_it_was_rolled_back
         assert re.fullmatch(r"1[45] min \d+ s", tab.text('[data-testid="deploy-bake"]'))
         assert "candidate" in tab.text('[data-testid="deploy-health"]')
 
-        cli(dashboard, "deploy", "rollback", "demand", "--reason", "latency doubled in the browser test")
+        cli(dashboard.env, "deploy", "rollback", "demand", "--reason", "latency doubled in the browser test")
         tab.open(dashboard, "#/deployments", "deployments")
         assert tab.text('[data-testid="deploy-candidate"]') == "none"
         latest = tab.text('[data-testid="deploy-history"] tbody tr:first-child')
@@ -486,3 +487,118 @@ def test_the_deployments_page_shows_an_active_rollout_and_why_it_was_rolled_back
         tab.expect_clean()
     finally:
         context.close()
+
+
+# What a page must never show a person: a Python or JavaScript error's insides, or a value the page
+# failed to compute.
+RAW_ERRORS = re.compile(r"Traceback|Error:|\bundefined\b|\bNaN\b|\[object |Exception")
+
+
+def shows_plainly(tab: Tab, name: str, title: str, text: str) -> None:
+    """Page `name` rendered (not blank, not stuck loading) with the notice `title` saying `text`."""
+    assert tab.page.locator(f'main[data-ready="true"][data-page="{name}"]').count() == 1
+    shown = tab.text("main")
+    assert tab.page.locator("main h1").count() == 1, shown
+    assert not RAW_ERRORS.search(shown), shown
+    notices = tab.page.locator("main .notice")
+    assert notices.count() == 1, shown
+    assert notices.locator("h2").inner_text() == title
+    assert notices.locator("p").first.inner_text() == text
+
+
+def expect_only_the_missing_model(tab: Tab) -> None:
+    """The overview asks for the top products, which the API answers 503 (no production version):
+    that one refusal, and the console's note of it, are expected; anything else is not."""
+    refused = [p for p in tab.problems if p.startswith("HTTP")]
+    assert len(refused) == 1 and refused[0].startswith("HTTP 503 "), tab.problems
+    assert "/api/v1/forecast/top-products?" in refused[0], refused
+    tab.expect_clean(refused[0], "status of 503")
+
+
+EMPTY_CATALOGUE = "The catalogue is empty: ingest sales first (salescast ingest FILE)."
+NO_MODELS = ("No models yet", "Train one: salescast pipeline run.")
+
+
+def test_an_empty_store_and_one_without_a_model_show_plain_messages_on_every_page(
+    browser: Browser, tmp_path: Path
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with empty_server(tmp_path) as server:
+        context, tab = new_tab(browser, server, "admin")
+        try:
+            # Just `salescast init`: no sales, no model.
+            shows_plainly(
+                tab,
+                "overview",
+                "The catalogue is empty",
+                "Nothing has been ingested yet: load sales (salescast ingest FILE), then train a model "
+                "(salescast pipeline run).",
+            )
+            tab.page.screenshot(path=str(ARTIFACTS / "empty-overview-1280.png"), full_page=True)
+            expect_only_the_missing_model(tab)
+            empty = {
+                "products": ("#/products", "No products", EMPTY_CATALOGUE),
+                "whatif": ("#/whatif", None, None),
+                "models": ("#/models", *NO_MODELS),
+                "deployments": ("#/deployments", *NO_MODELS),
+                "data": ("#/data", "The store is empty", "Nothing has been ingested yet: salescast ingest FILE."),
+            }
+            for name, (hash_, title, text) in empty.items():
+                tab.open(server, hash_, name)
+                if title is None or text is None:  # the what-if page asks for a product: a form, no notice
+                    assert tab.page.locator("main form #product").count() == 1
+                    assert not RAW_ERRORS.search(tab.text("main"))
+                else:
+                    shows_plainly(tab, name, title, text)
+                tab.page.screenshot(path=str(ARTIFACTS / f"empty-{name}-1280.png"), full_page=True)
+            tab.expect_clean()
+
+            # Sales ingested, still no model: the overview says so, the data page shows the run.
+            cli(
+                server.env,
+                "generate",
+                "--stores",
+                "1",
+                "--products",
+                "5",
+                "--days",
+                "60",
+                "--out",
+                "sales.csv",
+                cwd=tmp_path,
+            )
+            cli(server.env, "ingest", "sales.csv", cwd=tmp_path)
+            with server.api() as api:
+                runs = api.get("/data/runs", params={"limit": 20}).json()
+            rows = len((tmp_path / "sales.csv").read_text().splitlines()) - 1  # the header is no row
+            assert [(run["rows_read"], run["rows_rejected"]) for run in runs["runs"]] == [(rows, 0)]
+
+            tab.open(server, "#/", "overview")
+            shows_plainly(
+                tab,
+                "overview",
+                "No production model yet",
+                "No model is in production yet: run `salescast pipeline run` first.",
+            )
+            tab.page.screenshot(path=str(ARTIFACTS / "no-model-overview-1280.png"), full_page=True)
+            expect_only_the_missing_model(tab)
+
+            tab.open(server, "#/data", "data")
+            assert not RAW_ERRORS.search(tab.text("main"))
+            assert tab.text('[data-testid="newest-sales-date"]') == runs["newest_sales_date"]
+            assert shown_number(tab.text('[data-testid="data-products"]')) == 5
+            run = runs["runs"][0]
+            row = f'[data-testid="runs"] tr[data-run="{run["id"]}"]'
+            assert "succeeded" in tab.text(row)
+            for column, key in (("read", "rows_read"), ("accepted", "rows_accepted"), ("rejected", "rows_rejected")):
+                assert shown_number(tab.text(f'{row} [data-col="{column}"]')) == run[key]
+            assert shown_number(tab.text(f'{row} [data-col="accepted"]')) == rows
+            tab.page.screenshot(path=str(ARTIFACTS / "no-model-data-1280.png"), full_page=True)
+
+            tab.open(server, "#/products", "products")
+            assert tab.text('[data-testid="product-count"]') == "5 products, page 1 of 1"
+            tab.open(server, "#/models", "models")
+            shows_plainly(tab, "models", *NO_MODELS)
+            tab.expect_clean()
+        finally:
+            context.close()

@@ -2,7 +2,7 @@
 // the units of the ranked products by category.
 
 import { barChart } from "../charts.js";
-import { card, el, money, notice, number, select, table, trend } from "../ui.js";
+import { card, el, errorNotice, money, notice, number, select, table, trend } from "../ui.js";
 
 export const NAME = "overview";
 
@@ -29,6 +29,11 @@ export async function render(view, route, ctx) {
     if (error.kind === "no-model" && !categories.length && !stores.length) {
       view.append(el("h1", { text: "Overview" }),
         notice("info", "The catalogue is empty", "Nothing has been ingested yet: load sales (salescast ingest FILE), then train a model (salescast pipeline run)."));
+      return;
+    }
+    if (error.kind === "no-model") {
+      // Sales but no model yet: the page keeps its heading, so a person still knows where they are.
+      view.append(el("h1", { text: "Overview" }), errorNotice(error, ctx));
       return;
     }
     throw error;
