@@ -3,8 +3,6 @@ copied per test with CREATE DATABASE ... TEMPLATE), and the real app served by u
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from salescast.config import Settings
 from salescast.data.database import make_engine
 from salescast.serving.app import create_app
-from tests.conftest import free_port
+from tests.conftest import serving_in_thread
 from tests.faults.own_services import OwnPostgres
 from tests.serving.conftest import scope_keys
 from tests.serving.served_store import fill_store
@@ -91,20 +88,8 @@ class RunningApp:
 def running_app(settings: Settings, keys: dict[str, str]) -> Iterator[RunningApp]:
     """The real app on 127.0.0.1 (uvicorn in a thread of this process), stopped at the end."""
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.02)
-    try:
-        yield RunningApp(f"http://127.0.0.1:{port}", settings, keys, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    with serving_in_thread(app, start_seconds=60) as url:
+        yield RunningApp(url, settings, keys, app)
 
 
 AppFactory = Callable[..., Any]

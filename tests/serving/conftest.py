@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -20,7 +17,7 @@ from salescast.config import Settings
 from salescast.data.database import make_engine
 from salescast.serving.app import create_app
 from salescast.serving.auth import KeyStore
-from tests.conftest import free_port
+from tests.conftest import serving_in_thread
 from tests.serving.served_store import (
     StoreTemplate,
     build_template,
@@ -142,20 +139,10 @@ def live_server(template: StoreTemplate, folder: Path, **overrides: Any) -> Iter
     engine = make_engine(url)
     keys = scope_keys(engine)
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", settings, engine, keys, app)
+        with serving_in_thread(app) as base_url:
+            yield LiveServer(base_url, settings, engine, keys, app)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         engine.dispose()
         if url.startswith("postgresql"):
             drop_database(database_name(url))
