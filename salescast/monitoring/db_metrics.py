@@ -23,16 +23,15 @@ from sqlalchemy import Connection, Engine, func, select
 from salescast.data.schema import (
     DriftMeasure,
     IngestionRun,
-    LiveAccuracy,
     ModelAlias,
     ModelVersion,
     SalesFact,
     Store,
     TrainingRun,
 )
+from salescast.monitoring.live_accuracy import SCORED_ALIASES, pooled_accuracy
 
 log = logging.getLogger(__name__)
-SCORED_ALIASES = ("production", "challenger")
 
 
 def _families() -> dict[str, Metric]:
@@ -166,27 +165,13 @@ def _freshness(conn: Connection, families: dict[str, Metric], now: dt.datetime) 
 
 
 def _live(conn: Connection, families: dict[str, Metric]) -> None:
-    la = LiveAccuracy
-    rows = conn.execute(
-        select(
-            la.model_name,
-            la.version,
-            la.category,
-            func.sum(la.points),
-            func.sum(la.abs_error),
-            func.sum(la.error),
-            func.sum(la.actual_abs),
-            func.sum(la.scaled_abs_error),
-            func.sum(la.scaled_points),
-        ).group_by(la.model_name, la.version, la.category)
-    ).all()
-    for model, version, category, points, abs_error, error, actual, scaled, scaled_points in rows:
-        labels = [str(model), str(version), str(category)]
-        _add(families["live_actuals"], labels, points)
-        _add(families["live_mae"], labels, abs_error / points if points else None)
-        _add(families["live_wape"], labels, abs_error / actual * 100 if actual else None)
-        _add(families["live_bias"], labels, error / actual * 100 if actual else None)
-        _add(families["live_mase"], labels, scaled / scaled_points if scaled_points else None)
+    for row in pooled_accuracy(conn, None, level="category"):
+        labels = [row.model, str(row.version), str(row.category)]
+        _add(families["live_actuals"], labels, row.points)
+        _add(families["live_mae"], labels, row.mae)
+        _add(families["live_wape"], labels, row.wape)
+        _add(families["live_bias"], labels, row.bias)
+        _add(families["live_mase"], labels, row.mase)
     # No DISTINCT: PostgreSQL cannot compare JSON values; a version both aliases point at is one series.
     aliased = conn.execute(
         select(ModelVersion.name, ModelVersion.version, ModelVersion.metrics)

@@ -218,11 +218,22 @@ def accuracy(
 ) -> list[AccuracyRow]:
     """Stored live accuracy of `name`, per version (`level="version"`), per version and category
     (`"category"`) or per version, category and horizon day (`"horizon"`); newest version first."""
+    with engine.connect() as conn:
+        return pooled_accuracy(conn, name, level=level, versions=versions)
+
+
+def pooled_accuracy(
+    conn: Connection, name: str | None, *, level: str = "category", versions: Sequence[int] | None = None
+) -> list[AccuracyRow]:
+    """`accuracy` on an open connection; `name=None` gives every model's rows (what /metrics exports).
+    The metrics come from the stored sums pooled over the cells of a row, so they are exact."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     la = LiveAccuracy
     keys = (
-        [la.version] + ([la.category] if level != "version" else []) + ([la.horizon_day] if level == "horizon" else [])
+        [la.model_name, la.version]
+        + ([la.category] if level != "version" else [])
+        + ([la.horizon_day] if level == "horizon" else [])
     )
     query = (
         select(
@@ -236,25 +247,23 @@ def accuracy(
             func.min(la.first_date),
             func.max(la.last_date),
         )
-        .where(la.model_name == name)
         .group_by(*keys)
-        .order_by(la.version.desc(), *keys[1:])
+        .order_by(la.model_name, la.version.desc(), *keys[2:])
     )
+    if name is not None:
+        query = query.where(la.model_name == name)
     if versions is not None:
         query = query.where(la.version.in_(list(versions)))
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
     out = []
-    for row in rows:
+    for row in conn.execute(query).all():
         values: list[Any] = list(row)
-        version = int(values[0])
-        category = str(values[1]) if level != "version" else None
-        horizon = int(values[2]) if level == "horizon" else None
+        category = str(values[2]) if level != "version" else None
+        horizon = int(values[3]) if level == "horizon" else None
         points, abs_error, error, actual_abs, scaled, scaled_points, first, last = values[len(keys) :]
         out.append(
             AccuracyRow(
-                model=name,
-                version=version,
+                model=str(values[0]),
+                version=int(values[1]),
                 category=category,
                 horizon_day=horizon,
                 points=int(points),
