@@ -3,6 +3,7 @@ what the models learnt from (drift, freshness, volume)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -27,19 +28,6 @@ class Level(enum.StrEnum):
     horizon = "horizon"
 
 
-ACCURACY_FIELDS = (
-    "model",
-    "version",
-    "category",
-    "horizon_day",
-    "points",
-    "mae",
-    "wape",
-    "mase",
-    "bias",
-    "first_date",
-    "last_date",
-)
 DRIFT_FIELDS = ("check", "subject", "value", "threshold", "state")
 
 
@@ -60,8 +48,9 @@ def monitor_accuracy(
 
     Example: salescast monitor accuracy --by version --format json
     """
-    from salescast.monitoring.live_accuracy import accuracy, update_live_accuracy
+    from salescast.monitoring.live_accuracy import AccuracyRow, accuracy, update_live_accuracy
 
+    columns = tuple(field.name for field in dataclasses.fields(AccuracyRow))
     settings = get_settings()
     name = model or settings.model_name
     engine = open_engine(settings)
@@ -77,7 +66,7 @@ def monitor_accuracy(
             )
             return
         out = Table(title=f"{name}: live accuracy (p50 against actuals)")
-        shown = [f for f in ACCURACY_FIELDS if f != "model" and (f != "category" or by is not Level.version)]
+        shown = [f for f in columns if f != "model" and (f != "category" or by is not Level.version)]
         shown = [f for f in shown if f != "horizon_day" or by is Level.horizon]
         for field in shown:
             out.add_column(field, justify="right" if field not in ("category", "first_date", "last_date") else "left")
@@ -86,7 +75,7 @@ def monitor_accuracy(
         numbers(out)
         print_table(out)
 
-    emit(fmt, ACCURACY_FIELDS, rows, table)
+    emit(fmt, columns, rows, table)
 
 
 def _cell(field: str, value: Any) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -79,18 +79,11 @@ class AccuracyRow:
     last_date: dt.date
 
     def as_dict(self) -> dict[str, object]:
+        """The fields in their declared order, dates as ISO text (JSON, CSV)."""
         return {
-            "model": self.model,
-            "version": self.version,
-            "category": self.category,
-            "horizon_day": self.horizon_day,
-            "points": self.points,
-            "mae": self.mae,
-            "wape": self.wape,
-            "mase": self.mase,
-            "bias": self.bias,
-            "first_date": self.first_date.isoformat(),
-            "last_date": self.last_date.isoformat(),
+            field.name: value.isoformat() if isinstance(value, dt.date) else value
+            for field in fields(self)
+            for value in [getattr(self, field.name)]
         }
 
 
