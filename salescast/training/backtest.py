@@ -19,7 +19,7 @@ from salescast.errors import DataValidationError
 from salescast.features.frame import DS, ID, SeriesFrame, Y
 from salescast.models.base import Forecaster, yearly_period
 from salescast.models.paths import default_min_history, forecast_by_path, series_paths
-from salescast.training.probes import DEFAULT_PROBES, is_probe, original_id, probe_history, probe_plan
+from salescast.training.probes import DEFAULT_PROBES, copies_of, probe_history, probe_plan
 
 ModelFactory = Callable[[], Forecaster]
 ProgressCallback = Callable[[str], None]
@@ -164,14 +164,12 @@ def _probe_window(
     frame = probe_history(history, paths, min_history, spec.probes, seed=window)
     if frame is None:
         return None
-    probe_paths = series_paths(frame.lengths(), frame.freq, min_history)
-    copies = pd.Series(probe_paths.index[is_probe(pd.Series(probe_paths.index)).to_numpy()])
-    mapping = pd.DataFrame({ID: copies.to_numpy(), "original": original_id(copies).to_numpy()})
-    rows = mapping.merge(actuals[[ID, DS, Y]].rename(columns={ID: "original"}), on="original")
-    future_plan = probe_plan(plan, frame)
+    copies = copies_of(frame)
+    rows = copies.merge(actuals[[ID, DS, Y]].rename(columns={ID: "original"}), on="original")
+    future_plan = probe_plan(plan, frame, copies)
     for name, factory in factories.items():
         started = time.perf_counter()
         forecast = forecast_by_path(factory(), frame, spec.horizon, future_plan, min_history)
         seconds[name] += time.perf_counter() - started
         rows = rows.merge(forecast[[ID, DS, "p50"]].rename(columns={"p50": name}), on=[ID, DS], how="left")
-    return rows.assign(path=rows[ID].map(probe_paths))
+    return rows.assign(path=rows[ID].map(series_paths(frame.lengths(), frame.freq, min_history)))

@@ -57,10 +57,10 @@ def probe_history(
         return None
     data_parts = [base.data]
     static_parts = [base.static]
+    from_end = base.data.groupby(ID, sort=False).cumcount(ascending=False)  # 0 on a series' last period
     for path, (low, high) in lengths.items():
         keep = pd.Series(rng.integers(low, high + 1, size=len(sampled)), index=sampled)
-        position = base.data.groupby(ID, sort=False).cumcount(ascending=False)
-        cut = base.data[position < base.data[ID].map(keep)]
+        cut = base.data[from_end < base.data[ID].map(keep)]
         data_parts.append(cut.assign(**{ID: cut[ID].astype(str) + SEPARATOR + path}))
         if not base.static.empty:
             static_parts.append(base.static.assign(**{ID: base.static[ID].astype(str) + SEPARATOR + path}))
@@ -68,13 +68,19 @@ def probe_history(
     return SeriesFrame(data, history.freq, pd.concat(static_parts, ignore_index=True))
 
 
-def probe_plan(plan: pd.DataFrame, probes: SeriesFrame) -> pd.DataFrame:
-    """The future plan rows (prices, promotions) of every probe, copied from its original series."""
+def copies_of(probes: SeriesFrame) -> pd.DataFrame:
+    """unique_id (a short or cold copy) and the `original` series it was cut from, one row per copy."""
     ids = pd.Series(probes.ids)
-    copies = ids[ids.str.contains(SEPARATOR, regex=False)]
-    mapping = pd.DataFrame({"probe": copies.to_numpy(), ID: original_id(copies).to_numpy()})
-    rows = plan.merge(mapping, on=ID, how="inner").drop(columns=[ID]).rename(columns={"probe": ID})
-    originals = plan[plan[ID].isin(set(ids))]
+    copies = ids[is_probe(ids)]
+    return pd.DataFrame({ID: copies.to_numpy(), "original": original_id(copies).to_numpy()})
+
+
+def probe_plan(plan: pd.DataFrame, probes: SeriesFrame, copies: pd.DataFrame) -> pd.DataFrame:
+    """The future plan rows (prices, promotions) of every series of `probes`: the originals' own, and each
+    copy's taken from its original (`copies`, as `copies_of` gives them)."""
+    by_original = copies.rename(columns={ID: "copy", "original": ID})
+    rows = plan.merge(by_original, on=ID, how="inner").drop(columns=[ID]).rename(columns={"copy": ID})
+    originals = plan[plan[ID].isin(set(probes.ids))]
     return pd.concat([originals, rows[plan.columns]], ignore_index=True)
 
 
