@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,15 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,99}$"
 # The aliases people move by hand. The registry always accepts `production` and `challenger` besides
 # (deployments move those), whatever is configured.
 DEFAULT_MODEL_ALIASES = "production,candidate,staging"
+
+
+def _origins(value: str, valid: Callable[[str], bool], rule: str) -> str:
+    """A comma-separated origin list, trimmed, without trailing slashes or repeats; refused, naming the bad
+    ones, when an origin is not `valid`."""
+    origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+    if bad := [o for o in origins if not valid(o)]:
+        raise ValueError(f"{rule}; got {', '.join(repr(o) for o in bad)}")
+    return ",".join(dict.fromkeys(origins))
 
 
 class Settings(BaseSettings):
@@ -334,13 +344,11 @@ class Settings(BaseSettings):
     @field_validator("cors_origins")
     @classmethod
     def _origin_list(cls, value: str) -> str:
-        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
-        bad = [o for o in origins if o != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", o)]
-        if bad:
-            raise ValueError(
-                f"origins are scheme://host[:port] without a path, or *; got {', '.join(repr(o) for o in bad)}"
-            )
-        return ",".join(dict.fromkeys(origins))
+        return _origins(
+            value,
+            lambda o: o == "*" or re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", o) is not None,
+            "origins are scheme://host[:port] without a path, or *",
+        )
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> Settings:
@@ -375,12 +383,12 @@ class Settings(BaseSettings):
 
     @field_validator("dashboard_origins")
     @classmethod
-    def _origins(cls, value: str) -> str:
-        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
-        bad = [o for o in origins if not re.fullmatch(r"https?://[^/?#\s]+", o)]
-        if bad:
-            raise ValueError(f"dashboard origins are scheme://host[:port], got {', '.join(map(repr, bad))}")
-        return ",".join(origins)
+    def _dashboard_origin_list(cls, value: str) -> str:
+        return _origins(
+            value,
+            lambda o: re.fullmatch(r"https?://[^/?#\s]+", o) is not None,
+            "dashboard origins are scheme://host[:port]",
+        )
 
     @property
     def alias_names(self) -> tuple[str, ...]:
