@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -31,6 +32,23 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def answers_200(url: str, process: subprocess.Popen[Any], timeout: float, interval: float = 0.2) -> bool:
+    """Poll `url` until it answers 200 (True), or until `process` exits or `timeout` seconds pass (False):
+    how a test waits for a server it started in a subprocess."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]  # pyyaml is in the lock, its stubs are not
 
-from tests.conftest import free_port
+from tests.conftest import answers_200, free_port
 from tests.deploy.monitoring_files import ALERTMANAGER_CONFIG, load_yaml, tool
 
 SECRETS = "/run/secrets/"
@@ -185,14 +185,7 @@ def test_a_real_alertmanager_pages_critical_and_inhibits_the_warning_of_the_same
         )
         try:
             deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base}/-/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, "alertmanager did not start"
-                time.sleep(0.1)
+            assert answers_200(f"{base}/-/ready", process, timeout=20, interval=0.1), "alertmanager did not start"
             assert httpx.post(f"{base}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
             while len(receivers.received) < 5 and time.monotonic() < deadline + 20:
                 time.sleep(0.1)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from salescast.data.database import make_engine
 from salescast.data.schema import PredictionLogEntry
 from salescast.serving.auth import KeyStore
-from tests.conftest import free_port
+from tests.conftest import answers_200, free_port
 from tests.serving.served_store import StoreTemplate, copy_store, database_name, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,15 +61,7 @@ def test_sigterm_drains_requests_in_flight_and_flushes_the_prediction_log(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+        assert answers_200(f"{base}/api/v1/ready", server, timeout=60), "the server did not become ready"
         products = [
             p["product_id"] for p in httpx.get(f"{base}/api/v1/products", headers={"X-API-Key": secret}).json()["items"]
         ]

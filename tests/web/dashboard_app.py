@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from salescast.registry.deployments import DeploymentService
 from salescast.registry.versions import Candidate, ModelRegistry
 from salescast.serving.auth import KeyStore
 from salescast.serving.stored_forecasts import ensure_stored_forecasts
-from tests.conftest import free_port
+from tests.conftest import answers_200, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTS = 1000
@@ -130,16 +129,8 @@ def serving(folder: Path, env: dict[str, str], probe: str = "/ready") -> Iterato
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1{probe}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not become ready:\n{(folder / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+        if not answers_200(f"{url}/api/v1{probe}", server, timeout=60):
+            raise RuntimeError(f"the server did not become ready:\n{(folder / 'server.log').read_text()[-3000:]}")
         yield url
     finally:
         server.terminate()
