@@ -117,14 +117,18 @@ def _residuals(results: pd.DataFrame, model: str, probes: pd.DataFrame | None = 
     return pd.DataFrame({ID: rows[ID], Y: rows[Y], "residual": rows[Y] - rows[model], "path": rows["path"]})
 
 
+def _with_reference(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with the plain-mean reference column, when the backtest holds its families."""
+    if not set(REFERENCE_FAMILIES) <= set(rows.columns):
+        return rows
+    return rows.assign(**{REFERENCE: rows[list(REFERENCE_FAMILIES)].mean(axis=1)})
+
+
 def _blended_probes(probes: pd.DataFrame | None, weights: dict[str, float]) -> pd.DataFrame | None:
     """The probes with the ensemble's and the reference's columns, as the backtest's rows have them."""
     if probes is None or probes.empty:
         return None
-    out = probes.assign(**{ENSEMBLE: combine(probes, weights)})
-    if set(REFERENCE_FAMILIES) <= set(out.columns):
-        out[REFERENCE] = out[list(REFERENCE_FAMILIES)].mean(axis=1)
-    return out
+    return _with_reference(probes.assign(**{ENSEMBLE: combine(probes, weights)}))
 
 
 def _log_paths(frame: SeriesFrame, min_history: int) -> None:
@@ -193,8 +197,8 @@ def score_backtest(
     )
     results = results.assign(**{ENSEMBLE: ensemble_forecast})
     extra = [ENSEMBLE]
-    if set(REFERENCE_FAMILIES) <= set(results.columns):
-        results[REFERENCE] = results[list(REFERENCE_FAMILIES)].mean(axis=1)
+    results = _with_reference(results)
+    if REFERENCE in results:
         extra.append(REFERENCE)
     probes = _blended_probes(backtest.probes, chosen.weights)
     scored_backtest = BacktestResult(results, [*backtest.models, *extra], backtest.spec, dict(backtest.seconds), probes)
